@@ -1,0 +1,64 @@
+#!/bin/sh
+# check.sh — every test, from a fresh clone: installs the Debian 12 packages that are
+# missing (with sudo when not root), bootstraps, builds with -Werror and runs `make check`,
+# then `make distcheck`, then the whole suite again under ASan+UBSan.
+# Its exit status tells. POT_CHECK_QUICK=1 skips distcheck and the sanitizer pass.
+set -eu
+cd "$(dirname "$0")"
+top=$(pwd)
+
+PACKAGES="build-essential autoconf automake libtool pkg-config autoconf-archive
+	libpam0g-dev libssl-dev libjansson-dev libmicrohttpd-dev libdb5.3-dev
+	libcmocka-dev libpam-wrapper libnss-wrapper libpamtest0-dev pamtester libjwt-dev
+	python3 python3-jwt python3-cryptography openssh-server openssh-client sudo
+	binutils procps"
+
+missing=
+for p in $PACKAGES; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "check.sh: installing:$missing"
+	as_root=
+	[ "$(id -u)" -eq 0 ] || as_root=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$as_root apt-get update -qq
+	# shellcheck disable=SC2086
+	$as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
+
+run_build() {	# run_build DIR CONFIGURE-ARGS...
+	dir=$1
+	shift
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" --enable-werror "$@" >configure.out 2>&1) ||
+		{ cat "$dir/configure.out"; return 1; }
+	grep -q 'test dependencies missing' "$dir/configure.out" &&
+		{ grep WARNING "$dir/configure.out"; return 1; }
+	make -C "$dir" -j"$jobs" >/dev/null || make -C "$dir"
+	if ! make -C "$dir" -j"$jobs" check; then
+		for log in "$dir"/tests/*/*.log; do
+			grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null || continue
+			echo "=== $log"
+			tail -50 "$log"
+		done
+		return 1
+	fi
+}
+
+echo "== build and test (-Werror)"
+run_build "$top/build/check"
+if [ "${POT_CHECK_QUICK:-0}" != 1 ]; then
+	echo "== make distcheck"
+	make -C "$top/build/check" -j"$jobs" distcheck >/dev/null ||
+		{ make -C "$top/build/check" distcheck 2>&1 | tail -40; exit 1; }
+	echo "== build and test under ASan+UBSan"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		run_build "$top/build/sanitizers" --enable-sanitizers
+fi
+echo "check.sh: all tests passed"

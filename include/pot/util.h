@@ -1,0 +1,47 @@
+/* pot/util.h — base64url, constant-time compares, secret wiping, numbers, trusted files. */
+#ifndef POT_UTIL_H
+#define POT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* Unpadded base64url (RFC 7515 §2). *out is NUL-terminated; free with free(). */
+int pot_b64url_encode(const void *in, size_t len, char **out);
+/*
+ * Strict decoding: only A-Z a-z 0-9 - _, no padding, no whitespace, and the unused
+ * low bits of the last character must be zero (one encoding per value).
+ * *out is NUL-terminated (not counted in *outlen); free with free().
+ */
+int pot_b64url_decode(const char *in, size_t len, unsigned char **out, size_t *outlen);
+
+/* Constant-time equality of two NUL-terminated strings (over their SHA-256). */
+bool pot_ct_streq(const char *a, const char *b);
+
+/* Wipe then free; NULL-safe. */
+void pot_secret_free(char *s);
+void pot_wipe(void *p, size_t len);
+
+/* Decimal unsigned number in [min, max]: digits only, no sign, no space. */
+bool pot_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/* Returns the rest of s after prefix, or NULL. */
+const char *pot_skip_prefix(const char *s, const char *prefix);
+
+#define POT_OWNER_ANY ((uid_t)-1)
+
+/*
+ * Reads a whole regular file opened with O_NOFOLLOW, refused when it is writable by
+ * group or others, larger than max, or (unless owner is POT_OWNER_ANY) owned by
+ * someone other than root or owner. On error, err says why (naming the path).
+ * *buf is NUL-terminated. *st receives the file's status.
+ */
+int pot_file_read(const char *path, uid_t owner, size_t max, char **buf, size_t *len,
+		  struct stat *st, char *err, size_t errlen);
+
+/* printf into err, truncating; returns r so callers can `return pot_fail(...)`. */
+int pot_fail(int r, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif

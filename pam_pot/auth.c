@@ -1,0 +1,309 @@
+/* auth.c — the module's core: get the token, verify it, decide, remember, log. */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "pam_pot.h"
+#include "pot/err.h"
+#include "pot/keys.h"
+#include "pot/token.h"
+#include "pot/util.h"
+
+/*
+ * Parsed keys live for the life of the process (the module is linked -z nodelete),
+ * re-read when a file changes, so a login costs one stat per trusted issuer.
+ */
+static pthread_mutex_t keyring_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pot_keyring *keyring;
+
+static void
+result_free(struct pot_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->user);
+	free(res->sub);
+	free(res->scope);
+	free(res->client_id);
+	free(res->jti);
+	free(res);
+}
+
+static void
+result_cleanup(pam_handle_t *pamh, void *data, int error_status)
+{
+	(void)pamh;
+	(void)error_status;
+	result_free(data);
+}
+
+static int
+result_save(pam_handle_t *pamh, const char *user, const struct pot_claims *c)
+{
+	struct pot_result *res = calloc(1, sizeof(*res));
+
+	if (res == NULL || (res->user = strdup(user)) == NULL ||
+	    (res->sub = strdup(c->user)) == NULL || (res->scope = strdup(c->scope)) == NULL ||
+	    (c->client_id != NULL && (res->client_id = strdup(c->client_id)) == NULL) ||
+	    (c->jti != NULL && (res->jti = strdup(c->jti)) == NULL)) {
+		result_free(res);
+		return PAM_BUF_ERR;
+	}
+	res->exp = c->exp;
+	if (pam_set_data(pamh, POT_DATA_RESULT, res, result_cleanup) != PAM_SUCCESS) {
+		result_free(res);
+		return PAM_BUF_ERR;
+	}
+	return PAM_SUCCESS;
+}
+
+static bool
+is_sudo(pam_handle_t *pamh)
+{
+	const void *service = NULL;
+
+	(void)pam_get_item(pamh, PAM_SERVICE, &service);
+	return (service != NULL && strncmp(service, "sudo", 4) == 0) ||
+	       strcmp(program_invocation_short_name, "sudo") == 0;
+}
+
+/* The token: PAM_AUTHTOK (use_first_pass, try_first_pass) or asked for. */
+static int
+token_get(pam_handle_t *pamh, const struct pot_opts *o, char **tok)
+{
+	const void *item = NULL;
+	char *resp = NULL;
+	int rc;
+
+	*tok = NULL;
+	if (o->use_first_pass || o->try_first_pass) {
+		if (pam_get_item(pamh, PAM_AUTHTOK, &item) == PAM_SUCCESS && item != NULL)
+			return (*tok = strdup(item)) != NULL ? PAM_SUCCESS : PAM_BUF_ERR;
+		if (o->use_first_pass)
+			return PAM_AUTH_ERR;
+	}
+	rc = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &resp, "%s", o->prompt);
+	if (rc != PAM_SUCCESS || resp == NULL) {
+		if (rc == PAM_CONV_ERR && is_sudo(pamh))
+			pam_error(pamh, "no token read: token too long for sudo (%d bytes max)? "
+				  "use a refresh token or `pot askpass`", POT_SUDO_MAX);
+		pot_secret_free(resp);
+		return rc != PAM_SUCCESS ? rc : PAM_CONV_ERR;
+	}
+	(void)pam_set_item(pamh, PAM_AUTHTOK, resp);	/* for later modules' use_first_pass */
+	*tok = resp;
+	return PAM_SUCCESS;
+}
+
+static int
+keyring_sync(pam_handle_t *pamh, const struct pot_conf *c)
+{
+	const char *issuers[1 + 16], *paths[1 + 16];
+	char why[512];
+	size_t i, n = 0;
+	int r;
+
+	if (keyring == NULL && (keyring = pot_keyring_new()) == NULL)
+		return POT_ERR_ALLOC;
+	issuers[n] = c->issuer;
+	paths[n++] = c->jwks;
+	for (i = 0; i < c->ntrust && n < sizeof(paths) / sizeof(paths[0]); i++) {
+		issuers[n] = c->trust[i].issuer;
+		paths[n++] = c->trust[i].jwks;
+	}
+	if (i < c->ntrust)
+		pam_syslog(pamh, LOG_WARNING, "only the first %zu trust lines are used", i);
+	r = pot_keyring_sync(keyring, issuers, paths, n, why, sizeof(why));
+	if (r == POT_ERR_ALLOC)
+		return r;
+	if (r != POT_OK)		/* that issuer's keys are gone: its tokens fail closed */
+		pam_syslog(pamh, LOG_ERR, "trusted keys: %s", why);
+	return POT_OK;
+}
+
+static int
+token_verify(pam_handle_t *pamh, const struct pot_opts *o, const char *tok,
+	     struct pot_claims *claims)
+{
+	struct pot_verify_opts vo = {
+		.audience = o->conf.audience,
+		.user_claim = o->conf.user_claim,
+		.leeway = o->conf.leeway,
+		.now = time(NULL),
+	};
+	int r;
+
+	pthread_mutex_lock(&keyring_lock);
+	if ((r = keyring_sync(pamh, &o->conf)) == POT_OK)
+		r = pot_jwt_verify(keyring, tok, strlen(tok), &vo, claims);
+	pthread_mutex_unlock(&keyring_lock);
+	return r;
+}
+
+static int
+pot_err_to_pam(int r)
+{
+	switch (r) {
+	case POT_OK:			return PAM_SUCCESS;
+	case POT_ERR_ALLOC:		return PAM_BUF_ERR;
+	case POT_ERR_SCOPE:		return PAM_PERM_DENIED;
+	case POT_ERR_UNAVAILABLE:	return PAM_AUTHINFO_UNAVAIL;
+	case POT_ERR_CONFIG:		return PAM_SERVICE_ERR;
+	}
+	return PAM_AUTH_ERR;
+}
+
+/* A refresh token is potd's to check; until potd's socket is connected, it cannot be. */
+static int
+refresh_check(pam_handle_t *pamh, const struct pot_opts *o, const char *user)
+{
+	if (o->no_refresh) {
+		pot_log_decision(pamh, "auth", PAM_AUTH_ERR, "refresh token refused (no_refresh)",
+				 user, NULL, NULL);
+		return PAM_AUTH_ERR;
+	}
+	pot_log_decision(pamh, "auth", PAM_AUTHINFO_UNAVAIL,
+			 "refresh token: potd is not there yet (socket checks not built)",
+			 user, NULL, NULL);
+	return PAM_AUTHINFO_UNAVAIL;
+}
+
+/* A verified token: the user it names, then the scopes this service needs. */
+static int
+claims_decide(pam_handle_t *pamh, const struct pot_opts *o, const char *user,
+	      const struct pot_claims *c)
+{
+	char missing[256], reason[300];
+	int rc;
+
+	if (strcmp(c->user, user) != 0) {
+		pot_log_decision(pamh, "auth", PAM_AUTH_ERR, pot_strerror(POT_ERR_USER), user,
+				 c->jti, c->client_id);
+		return PAM_AUTH_ERR;
+	}
+	rc = pot_scopes_check(pamh, o->scope, user, c->scope, missing, sizeof(missing));
+	if (rc == PAM_SUCCESS || rc == PAM_PERM_DENIED) {
+		int saved = result_save(pamh, user, c);
+
+		if (saved != PAM_SUCCESS)
+			rc = saved;
+	}
+	snprintf(reason, sizeof(reason), rc == PAM_PERM_DENIED ? "missing scope %s" : "%s",
+		 rc == PAM_PERM_DENIED ? missing : rc == PAM_SUCCESS ? "ok" : "error");
+	pot_log_decision(pamh, "auth", rc, reason, user, c->jti, c->client_id);
+	return rc;
+}
+
+int
+pot_auth_run(pam_handle_t *pamh, const struct pot_opts *o)
+{
+	struct pot_claims claims = { 0 };
+	struct passwd *pw;
+	const char *user = NULL;
+	char *tok = NULL;
+	int rc, r;
+
+	if ((rc = pam_get_user(pamh, &user, NULL)) != PAM_SUCCESS || user == NULL || *user == '\0') {
+		pot_log_decision(pamh, "auth", PAM_USER_UNKNOWN, "no user name", user, NULL, NULL);
+		return rc == PAM_SUCCESS ? PAM_USER_UNKNOWN : rc;
+	}
+	errno = 0;
+	pw = getpwnam(user);
+	if (pw != NULL && pw->pw_uid == 0 && !o->allow_root) {
+		rc = PAM_PERM_DENIED;
+		pot_log_decision(pamh, "auth", rc, "root not allowed (no allow_root)", user, NULL, NULL);
+		goto out;
+	}
+	if ((rc = token_get(pamh, o, &tok)) != PAM_SUCCESS) {
+		pot_log_decision(pamh, "auth", rc, "no token from the conversation", user, NULL, NULL);
+		goto out;
+	}
+	if (pw == NULL) {		/* asked first, so that unknown names cost the same */
+		rc = PAM_USER_UNKNOWN;
+		pot_log_decision(pamh, "auth", rc, "unknown user", user, NULL, NULL);
+		goto out;
+	}
+	if (pot_skip_prefix(tok, POT_RT_PREFIX) != NULL) {
+		rc = refresh_check(pamh, o, user);
+		goto out;
+	}
+	if ((r = token_verify(pamh, o, tok, &claims)) != POT_OK) {
+		rc = pot_err_to_pam(r);
+		pot_log_decision(pamh, "auth", rc, pot_strerror(r), user, NULL, NULL);
+		goto out;
+	}
+	rc = claims_decide(pamh, o, user, &claims);
+out:
+	pot_claims_free(&claims);
+	pot_secret_free(tok);
+	return rc;
+}
+
+int
+pot_acct_run(pam_handle_t *pamh, const struct pot_opts *o)
+{
+	const struct pot_result *res = NULL;
+	const void *data = NULL;
+	const char *user = NULL;
+	char missing[256], reason[300];
+	int rc;
+
+	if (pam_get_data(pamh, POT_DATA_RESULT, &data) != PAM_SUCCESS || data == NULL)
+		return PAM_IGNORE;		/* no token seen in this handle */
+	res = data;
+	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || user == NULL ||
+	    strcmp(user, res->user) != 0) {
+		pot_log_decision(pamh, "account", PAM_PERM_DENIED, "user changed since auth", user,
+				 res->jti, res->client_id);
+		return PAM_PERM_DENIED;
+	}
+	rc = pot_scopes_check(pamh, o->scope, user, res->scope, missing, sizeof(missing));
+	snprintf(reason, sizeof(reason), rc == PAM_PERM_DENIED ? "missing scope %s" : "%s",
+		 rc == PAM_PERM_DENIED ? missing : rc == PAM_SUCCESS ? "ok" : "error");
+	pot_log_decision(pamh, "account", rc, reason, user, res->jti, res->client_id);
+	return rc;
+}
+
+static int
+env_put(pam_handle_t *pamh, const char *name, const char *value)
+{
+	char *kv = NULL;
+	int rc;
+
+	if (asprintf(&kv, "%s=%s", name, value != NULL ? value : "") < 0)
+		return PAM_BUF_ERR;
+	rc = pam_putenv(pamh, kv);
+	free(kv);
+	return rc;
+}
+
+int
+pot_session_open(pam_handle_t *pamh, const struct pot_opts *o)
+{
+	const struct pot_result *res;
+	const void *data = NULL;
+	char exp[24];
+	int rc;
+
+	(void)o;
+	if (pam_get_data(pamh, POT_DATA_RESULT, &data) != PAM_SUCCESS || data == NULL)
+		return PAM_IGNORE;
+	res = data;
+	snprintf(exp, sizeof(exp), "%lld", res->exp);
+	if ((rc = env_put(pamh, "POT_SUBJECT", res->sub)) != PAM_SUCCESS ||
+	    (rc = env_put(pamh, "POT_SCOPE", res->scope)) != PAM_SUCCESS ||
+	    (rc = env_put(pamh, "POT_CLIENT_ID", res->client_id)) != PAM_SUCCESS ||
+	    (rc = env_put(pamh, "POT_EXPIRES", exp)) != PAM_SUCCESS)
+		return rc;
+	return PAM_SUCCESS;
+}
