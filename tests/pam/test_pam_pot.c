@@ -412,13 +412,14 @@ test_argument_overrides_config(void **state)
 static void
 test_alg_none(void **state)
 {
-	char *kid = mint_kid(k_es), *h, *t;
+	char *kid = mint_kid(k_es), *h, *pl = payload(ISS, "alice", "login", 600, NULL), *t;
 
 	(void)state;
 	assert_true(asprintf(&h, "{\"alg\":\"none\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}", kid) > 0);
-	t = mint_raw(h, payload(ISS, "alice", "login", 600, NULL), MINT_SIG_NONE, NULL, NULL, 0);
+	t = mint_raw(h, pl, MINT_SIG_NONE, NULL, NULL, 0);
 	expect_free("pot_login", "alice", t, PAM_AUTH_ERR, IGNORED);
 	free(h);
+	free(pl);
 	free(kid);
 }
 
@@ -479,11 +480,13 @@ static void
 test_signature_of_another_key(void **state)
 {
 	/* the header names a trusted key; k_other signed it */
-	char *t = mint_raw(header(k_es, "at+jwt"), payload(ISS, "alice", "login", 600, NULL),
-			   MINT_SIG_KEY, k_other, NULL, 0);
+	char *h = header(k_es, "at+jwt"), *pl = payload(ISS, "alice", "login", 600, NULL);
+	char *t = mint_raw(h, pl, MINT_SIG_KEY, k_other, NULL, 0);
 
 	(void)state;
 	expect_free("pot_login", "alice", t, PAM_AUTH_ERR, -1);
+	free(h);
+	free(pl);
 }
 
 static void

@@ -51,7 +51,7 @@ test_roundtrip_public_jwk(void **state)
 	enum pot_alg algs[] = { POT_ALG_ES256, POT_ALG_RS256 };
 	struct pot_jwks *j;
 	char err[256], *text, *kid;
-	json_t *jwk;
+	json_t *jwk, *set;
 	size_t i;
 
 	(void)state;
@@ -60,7 +60,9 @@ test_roundtrip_public_jwk(void **state)
 
 		assert_int_equal(pot_jwk_public(k, &jwk), POT_OK);
 		assert_string_equal(json_string_value(json_object_get(jwk, "use")), "sig");
-		text = json_dumps(json_pack("{s:[O]}", "keys", jwk), 0);
+		set = json_pack("{s:[O]}", "keys", jwk);
+		text = json_dumps(set, 0);
+		json_decref(set);
 		assert_int_equal(parse(text, &j, err, sizeof(err)), POT_OK);
 		assert_int_equal(j->keys[0].alg, algs[i]);
 		assert_int_equal(EVP_PKEY_eq(j->keys[0].pkey, k), 1);
@@ -87,7 +89,9 @@ ec_jwk_with(const char *replace_member, const char *value)
 		json_object_del(jwk, replace_member);
 	else
 		json_object_set_new(jwk, replace_member, json_string(value));
-	text = json_dumps(json_pack("{s:[o]}", "keys", jwk), 0);
+	jwk = json_pack("{s:[o]}", "keys", jwk);
+	text = json_dumps(jwk, 0);
+	json_decref(jwk);
 	EVP_PKEY_free(k);
 	return text;
 }
