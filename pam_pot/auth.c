@@ -12,6 +12,7 @@
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
+#include <security/pam_modutil.h>
 
 #include "pam_pot.h"
 #include "pot/err.h"
@@ -108,27 +109,31 @@ token_get(pam_handle_t *pamh, const struct pot_opts *o, char **tok)
 static int
 keyring_sync(pam_handle_t *pamh, const struct pot_conf *c)
 {
-	const char *issuers[1 + 16], *paths[1 + 16];
+	const char **issuers = NULL, **paths = NULL;
 	char why[512];
-	size_t i, n = 0;
-	int r;
+	size_t i;
+	int r = POT_ERR_ALLOC;
 
-	if (keyring == NULL && (keyring = pot_keyring_new()) == NULL)
-		return POT_ERR_ALLOC;
-	issuers[n] = c->issuer;
-	paths[n++] = c->jwks;
-	for (i = 0; i < c->ntrust && n < sizeof(paths) / sizeof(paths[0]); i++) {
-		issuers[n] = c->trust[i].issuer;
-		paths[n++] = c->trust[i].jwks;
+	if ((keyring == NULL && (keyring = pot_keyring_new()) == NULL) ||
+	    (issuers = calloc(c->ntrust + 1, sizeof(*issuers))) == NULL ||
+	    (paths = calloc(c->ntrust + 1, sizeof(*paths))) == NULL)
+		goto out;
+	issuers[0] = c->issuer;
+	paths[0] = c->jwks;
+	for (i = 0; i < c->ntrust; i++) {
+		issuers[i + 1] = c->trust[i].issuer;
+		paths[i + 1] = c->trust[i].jwks;
 	}
-	if (i < c->ntrust)
-		pam_syslog(pamh, LOG_WARNING, "only the first %zu trust lines are used", i);
-	r = pot_keyring_sync(keyring, issuers, paths, n, why, sizeof(why));
+	r = pot_keyring_sync(keyring, issuers, paths, c->ntrust + 1, why, sizeof(why));
 	if (r == POT_ERR_ALLOC)
-		return r;
+		goto out;
 	if (r != POT_OK)		/* that issuer's keys are gone: its tokens fail closed */
 		pam_syslog(pamh, LOG_ERR, "trusted keys: %s", why);
-	return POT_OK;
+	r = POT_OK;
+out:
+	free(issuers);
+	free(paths);
+	return r;
 }
 
 static int
@@ -217,8 +222,7 @@ pot_auth_run(pam_handle_t *pamh, const struct pot_opts *o)
 		pot_log_decision(pamh, "auth", PAM_USER_UNKNOWN, "no user name", user, NULL, NULL);
 		return rc == PAM_SUCCESS ? PAM_USER_UNKNOWN : rc;
 	}
-	errno = 0;
-	pw = getpwnam(user);
+	pw = pam_modutil_getpwnam(pamh, user);
 	if (pw != NULL && pw->pw_uid == 0 && !o->allow_root) {
 		rc = PAM_PERM_DENIED;
 		pot_log_decision(pamh, "auth", rc, "root not allowed (no allow_root)", user, NULL, NULL);
@@ -237,11 +241,16 @@ pot_auth_run(pam_handle_t *pamh, const struct pot_opts *o)
 		rc = refresh_check(pamh, o, user);
 		goto out;
 	}
+	if (o->debug)
+		pam_syslog(pamh, LOG_DEBUG, "got a %zu-byte answer for %s", strlen(tok), user);
 	if ((r = token_verify(pamh, o, tok, &claims)) != POT_OK) {
 		rc = pot_err_to_pam(r);
 		pot_log_decision(pamh, "auth", rc, pot_strerror(r), user, NULL, NULL);
 		goto out;
 	}
+	if (o->debug)
+		pam_syslog(pamh, LOG_DEBUG, "verified kid=%s iss=%s exp=%lld scope=\"%s\"",
+			   claims.kid, claims.iss, claims.exp, claims.scope);
 	rc = claims_decide(pamh, o, user, &claims);
 out:
 	pot_claims_free(&claims);
