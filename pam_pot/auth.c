@@ -49,7 +49,8 @@ result_cleanup(pam_handle_t *pamh, void *data, int error_status)
 }
 
 static int
-result_save(pam_handle_t *pamh, const char *user, const struct pot_claims *c)
+result_save(pam_handle_t *pamh, const char *user, const struct pot_claims *c,
+	    const struct pot_result **saved)
 {
 	struct pot_result *res = calloc(1, sizeof(*res));
 
@@ -65,6 +66,36 @@ result_save(pam_handle_t *pamh, const char *user, const struct pot_claims *c)
 		result_free(res);
 		return PAM_BUF_ERR;
 	}
+	*saved = res;
+	return PAM_SUCCESS;
+}
+
+static int
+env_put(pam_handle_t *pamh, const char *name, const char *value)
+{
+	char *kv = NULL;
+	int rc;
+
+	if (asprintf(&kv, "%s=%s", name, value != NULL ? value : "") < 0)
+		return PAM_BUF_ERR;
+	rc = pam_putenv(pamh, kv);
+	free(kv);
+	return rc;
+}
+
+/* POT_SUBJECT, POT_SCOPE, POT_CLIENT_ID, POT_EXPIRES into the PAM environment. */
+static int
+env_export(pam_handle_t *pamh, const struct pot_result *res)
+{
+	char exp[24];
+	int rc;
+
+	snprintf(exp, sizeof(exp), "%lld", res->exp);
+	if ((rc = env_put(pamh, "POT_SUBJECT", res->sub)) != PAM_SUCCESS ||
+	    (rc = env_put(pamh, "POT_SCOPE", res->scope)) != PAM_SUCCESS ||
+	    (rc = env_put(pamh, "POT_CLIENT_ID", res->client_id)) != PAM_SUCCESS ||
+	    (rc = env_put(pamh, "POT_EXPIRES", exp)) != PAM_SUCCESS)
+		return rc;
 	return PAM_SUCCESS;
 }
 
@@ -198,11 +229,20 @@ claims_decide(pam_handle_t *pamh, const struct pot_opts *o, const char *user,
 	}
 	rc = pot_scopes_check(pamh, o->scope, user, c->scope, missing, sizeof(missing));
 	if (rc == PAM_SUCCESS || rc == PAM_PERM_DENIED) {
-		int saved = result_save(pamh, user, c);
+		const struct pot_result *res = NULL;
+		int r = result_save(pamh, user, c, &res);
 
-		if (saved != PAM_SUCCESS)
-			rc = saved;
+		/*
+		 * Export at auth too: sshd authenticates in a child and copies only its PAM
+		 * environment back, so the session step never sees the saved result.
+		 */
+		if (r == PAM_SUCCESS && rc == PAM_SUCCESS)
+			r = env_export(pamh, res);
+		if (r != PAM_SUCCESS)
+			rc = r;
 	}
+	if (rc == PAM_PERM_DENIED)	/* the holder knows its scopes: say which one is missing */
+		pam_error(pamh, "pam_pot: the token lacks scope \"%s\"", missing);
 	snprintf(reason, sizeof(reason), rc == PAM_PERM_DENIED ? "missing scope %s" : "%s",
 		 rc == PAM_PERM_DENIED ? missing : rc == PAM_SUCCESS ? "ok" : "error");
 	pot_log_decision(pamh, "auth", rc, reason, user, c->jti, c->client_id);
@@ -283,36 +323,13 @@ pot_acct_run(pam_handle_t *pamh, const struct pot_opts *o)
 	return rc;
 }
 
-static int
-env_put(pam_handle_t *pamh, const char *name, const char *value)
-{
-	char *kv = NULL;
-	int rc;
-
-	if (asprintf(&kv, "%s=%s", name, value != NULL ? value : "") < 0)
-		return PAM_BUF_ERR;
-	rc = pam_putenv(pamh, kv);
-	free(kv);
-	return rc;
-}
-
 int
 pot_session_open(pam_handle_t *pamh, const struct pot_opts *o)
 {
-	const struct pot_result *res;
 	const void *data = NULL;
-	char exp[24];
-	int rc;
 
 	(void)o;
 	if (pam_get_data(pamh, POT_DATA_RESULT, &data) != PAM_SUCCESS || data == NULL)
 		return PAM_IGNORE;
-	res = data;
-	snprintf(exp, sizeof(exp), "%lld", res->exp);
-	if ((rc = env_put(pamh, "POT_SUBJECT", res->sub)) != PAM_SUCCESS ||
-	    (rc = env_put(pamh, "POT_SCOPE", res->scope)) != PAM_SUCCESS ||
-	    (rc = env_put(pamh, "POT_CLIENT_ID", res->client_id)) != PAM_SUCCESS ||
-	    (rc = env_put(pamh, "POT_EXPIRES", exp)) != PAM_SUCCESS)
-		return rc;
-	return PAM_SUCCESS;
+	return env_export(pamh, data);
 }

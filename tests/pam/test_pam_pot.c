@@ -323,6 +323,30 @@ test_session_env(void **state)
 	free(tok);
 }
 
+/* sshd authenticates in a child and keeps only its PAM environment: auth exports too */
+static void
+test_auth_exports_env(void **state)
+{
+	char *tok = good_token(k_es, "alice", "login");
+	const char *answers[] = { tok, NULL };
+	struct pamtest_conv_data conv = { .in_echo_off = answers };
+	struct pam_testcase t[] = {
+		pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+		pam_test(PAMTEST_GETENVLIST, 0),
+	};
+	char **env;
+	int seen = 0;
+
+	(void)state;
+	assert_int_equal(run_pamtest("pot_login", "alice", &conv, t, NULL), PAMTEST_ERR_OK);
+	for (env = t[1].case_out.envlist; env != NULL && *env != NULL; env++)
+		if (strcmp(*env, "POT_SUBJECT=alice") == 0 || strcmp(*env, "POT_SCOPE=login") == 0)
+			seen++;
+	assert_int_equal(seen, 2);
+	pamtest_free_env(t[1].case_out.envlist);
+	free(tok);
+}
+
 static void
 test_session_without_token(void **state)
 {
@@ -857,6 +881,20 @@ test_sudo_long_token(void **state)
 	free(es);
 }
 
+static void
+test_missing_scope_tells_user(void **state)
+{
+	char *tok = good_token(k_es, "alice", "ssh");
+	struct sudo_conv sc = { .answer = tok };
+	struct pam_testcase t[] = { pam_test(PAMTEST_AUTHENTICATE, PAM_PERM_DENIED) };
+
+	(void)state;
+	assert_int_equal(_pamtest_conv("pot_login", "alice", sudo_like_conv, &sc, t, 1, NULL),
+			 PAMTEST_ERR_OK);
+	assert_string_equal(sc.error, "pam_pot: the token lacks scope \"login\"");
+	free(tok);
+}
+
 /* --- tokens minted by PyJWT, an implementation we did not write ---------------------- */
 
 static char *
@@ -927,7 +965,9 @@ main(void)
 		cmocka_unit_test(test_service_errors),
 		cmocka_unit_test(test_password_ignored),
 		cmocka_unit_test(test_session_env),
+		cmocka_unit_test(test_auth_exports_env),
 		cmocka_unit_test(test_session_without_token),
+		cmocka_unit_test(test_missing_scope_tells_user),
 		cmocka_unit_test(test_default_scope_is_service),
 		cmocka_unit_test(test_scope_templates),
 		cmocka_unit_test(test_account_line_scopes),
