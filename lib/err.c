@@ -30,6 +30,9 @@ pot_strerror(int r)
 	case POT_ERR_STORE:		return "store failure";
 	case POT_ERR_BAD_REQUEST:	return "bad request";
 	case POT_ERR_UNAVAILABLE:	return "potd unavailable";
+	case POT_ERR_REPLAY:		return "replayed code or refresh token";
+	case POT_ERR_EXISTS:		return "already exists";
+	case POT_ERR_BUSY:		return "store in use by another process";
 	}
 	return "unknown error";
 }

@@ -397,7 +397,7 @@ int
 pot_at_sign(EVP_PKEY *pkey, const struct pot_at_params *p, char **out)
 {
 	unsigned char rnd[16];
-	char *kid = NULL, *jti = NULL, *payload = NULL;
+	char *kid = NULL, *jti = NULL, *payload = NULL, *rnd64 = NULL;
 	json_t *claims = NULL;
 	int r;
 
@@ -405,8 +405,16 @@ pot_at_sign(EVP_PKEY *pkey, const struct pot_at_params *p, char **out)
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return POT_ERR_CRYPTO;
 	if ((r = pot_jwk_thumbprint(pkey, &kid)) != POT_OK ||
-	    (r = pot_b64url_encode(rnd, sizeof(rnd), &jti)) != POT_OK)
+	    (r = pot_b64url_encode(rnd, sizeof(rnd), &rnd64)) != POT_OK)
 		goto out;
+	if (p->grant == NULL) {
+		jti = rnd64;
+		rnd64 = NULL;			/* transferred */
+	} else if (asprintf(&jti, "%s.%s", p->grant, rnd64) < 0) {
+		jti = NULL;
+		r = POT_ERR_ALLOC;
+		goto out;
+	}
 	r = POT_ERR_ALLOC;
 	if ((claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "iss", p->iss,
 				"sub", p->sub, "aud", p->aud, "exp", (json_int_t)p->exp,
@@ -423,6 +431,7 @@ out:
 	json_decref(claims);
 	free(kid);
 	free(jti);
+	free(rnd64);
 	free(payload);
 	return r;
 }

@@ -26,6 +26,9 @@ enum pot_err {
 	POT_ERR_STORE = -20,
 	POT_ERR_BAD_REQUEST = -21,
 	POT_ERR_UNAVAILABLE = -22,	/* potd cannot be reached */
+	POT_ERR_REPLAY = -23,		/* a used code or superseded refresh token again: its grant is revoked */
+	POT_ERR_EXISTS = -24,		/* a record with this key exists already */
+	POT_ERR_BUSY = -25,		/* the store is open in another process */
 };
 
 /* A short, log-safe reason ("bad signature", "expired", ...). Never NULL. */

@@ -8,9 +8,9 @@
 #include <openssl/evp.h>
 
 #include "pot/keys.h"
+#include "pot/secret.h"
 
 #define POT_TOKEN_MAX		16384	/* longer input is not a token we issue or accept */
-#define POT_RT_PREFIX		"pot_rt_"
 
 struct pot_verify_opts {
 	const char *audience;
@@ -56,6 +56,7 @@ struct pot_at_params {
 	long long iat;
 	long long exp;
 	long long auth_time;	/* 0: none */
+	const char *grant;	/* when set, jti = "<grant>.<random>": introspection finds the family */
 };
 
 /* An RFC 9068 access token (typ at+jwt, kid = thumbprint, random jti). */

@@ -10,9 +10,9 @@
 # --callgrind adds a second, noise-free measurement: instructions per login against
 # instructions per raw verification, counted by callgrind in the same process.
 #
-# Environment: POT_BENCH_ROUNDS (7), POT_BENCH_ITERS (calibrated to ~0.25 s per baseline
-# round), POT_BENCH_CG_ITERS (200), POT_BENCH_TIMEOUT (900 s), POT_BENCH_KEEP=1 keeps the
-# callgrind profile and prints its path.
+# Environment: POT_BENCH_ROUNDS (7), POT_BENCH_ITERS (operations per series and round;
+# default: as many as fit in 0.25 s), POT_BENCH_CG_ITERS (200), POT_BENCH_TIMEOUT (900 s),
+# POT_BENCH_KEEP=1 keeps the callgrind profile and prints its path.
 set -eu
 
 cmdline="$0 $*"
@@ -59,17 +59,21 @@ for so in "$module" $(echo "$preload" | tr : ' '); do
 	fi
 done
 
-echo "command: $cmdline  (OpenSSL $(openssl version 2>/dev/null | cut -d' ' -f2), $(uname -m), $(nproc) CPUs)"
+rev=$(git -C "$(mkvar abs_top_srcdir)" describe --always --dirty 2>/dev/null || echo unknown)
+echo "command: $cmdline"
+echo "source $rev, $(openssl version 2>/dev/null | cut -d' ' -f1-2), $(uname -m), $(nproc) CPUs"
 timeout -k 10 "$limit" "$bin" -m "$module" -p "$preload" -r "$rounds" \
 	${POT_BENCH_ITERS:+-n "$POT_BENCH_ITERS"}
 
 $callgrind || exit 0
 n=${POT_BENCH_CG_ITERS:-200}
 out=$(mktemp -d /tmp/pot-bench-cg.XXXXXX)
-# cg_raw, cg_lib and cg_pam run n operations each, after the warm-up logins.
+# After the warm-up, cg_raw, cg_lib and cg_pam run n operations each, then cg_pam_late
+# n more logins on the same handle; callgrind counts inside those four only.
 timeout -k 10 "$limit" valgrind -q --tool=callgrind --trace-children=yes \
 	--collect-atstart=no --toggle-collect=cg_raw --toggle-collect=cg_lib \
-	--toggle-collect=cg_pam --callgrind-out-file="$out/callgrind.out.%p" \
+	--toggle-collect=cg_pam --toggle-collect=cg_pam_late \
+	--callgrind-out-file="$out/callgrind.out.%p" \
 	"$bin" -m "$module" -p "$preload" -c "$n" >"$out/stdout"
 # The child (the one under the wrappers) is the profile with the collected costs.
 prof=
@@ -83,17 +87,34 @@ if [ -z "$prof" ]; then
 	exit 1
 fi
 callgrind_annotate --inclusive=yes --threshold=100 "$prof" 2>/dev/null | awk -v n="$n" '
-	/:cg_(raw|lib|pam) / {
+	/:cg_(raw|lib|pam|pam_late) / {
 		v = $1; gsub(",", "", v)
 		name = $0; sub(/.*:cg_/, "", name); sub(/ .*/, "", name)
 		ir[name] = v / n
 	}
 	END {
-		if (ir["raw"] == 0 || ir["pam"] == 0) { print "callgrind: costs not found"; exit 1 }
-		printf "callgrind Ir per op (%d ops each): raw_verify %.0f, pot_jwt_verify %.0f, pam_authenticate %.0f\n", n, ir["raw"], ir["lib"], ir["pam"]
-		printf "callgrind ratio pot_jwt_verify/raw_verify = %.2f (instructions, information only)\n", ir["lib"] / ir["raw"]
-		printf "callgrind ratio pam_authenticate/raw_verify = %.2f (instructions)\n", ir["pam"] / ir["raw"]
+		if (ir["raw"] == 0 || ir["pam"] == 0 || ir["pam_late"] == 0) {
+			print "callgrind: costs not found"
+			exit 1
+		}
+		printf "callgrind Ir per op (%d ops each): raw_verify %.0f, pot_jwt_verify %.0f, " \
+		       "pam_authenticate %.0f (logins 5-%d), %.0f (logins %d-%d)\n", n, ir["raw"],
+		       ir["lib"], ir["pam"], n + 4, ir["pam_late"], n + 5, 2 * n + 4
+		if (ir["pam_late"] > 1.05 * ir["pam"])
+			printf "WARNING: a login costs %.0f%% more instructions after %d logins " \
+			       "on the handle than before\n", 100 * (ir["pam_late"] / ir["pam"] - 1), n
+		printf "callgrind ratio pot_jwt_verify/raw_verify = %.2f (instructions, " \
+		       "information only)\n", ir["lib"] / ir["raw"]
+		printf "callgrind ratio pam_authenticate/raw_verify = %.2f (instructions, " \
+		       "logins 5-%d)\n", ir["pam"] / ir["raw"], n + 4
 	}'
+# pam_wrapper leaves its directory behind under valgrind: remove the child's.
+cgpid=${prof##*.}
+for d in /tmp/pam.?; do
+	if [ -f "$d/pot_bench" ] && [ "$(cat "$d/pid" 2>/dev/null)" = "$cgpid" ]; then
+		rm -rf "$d"
+	fi
+done
 if [ "${POT_BENCH_KEEP:-0}" = 1 ]; then
 	echo "callgrind profile: $prof"
 else

@@ -2,11 +2,12 @@
  * bench_login.c — what one login costs pam_pot: pam_authenticate with a good ES256 token,
  * again and again on ONE PAM handle, against the floor of any JWS verifier: a raw OpenSSL
  * ES256 verification of the same signing input with a key loaded before the clock runs
- * (R || S to DER, EVP_DigestVerifyInit, EVP_DigestVerify). Both are measured in the same
- * run, in alternating rounds; each round gives a ratio and the result is their median.
- * Machines are shared and noisy, so an absolute time alone is never the result.
- * For information, a third series times lib/'s pot_jwt_verify() on a loaded keyring: the
- * token's JSON and claims without PAM, the config file, the passwd lookup or the log.
+ * (R || S to DER, EVP_DigestVerifyInit, EVP_DigestVerify). Both run in the same process
+ * and the same rounds, interleaved in slices of a few operations so that the noise of a
+ * shared machine falls on both alike; each round gives a ratio, and the result is the
+ * median of those ratios. An absolute time is printed for information only.
+ * A third series times lib/'s pot_jwt_verify() on a loaded keyring: the token's JSON and
+ * claims, without PAM, pot.conf, the passwd lookup or the log line.
  *
  * Not part of `make check`; run it with tests/bench/bench.sh BUILD_DIR. By hand:
  *
@@ -16,15 +17,20 @@
  * It writes a P-256 key's JWK Set, pot.conf, a PAM service, an nss_wrapper passwd file
  * and a token to a temporary directory, then runs itself again there under pam_wrapper
  * and nss_wrapper (pam_wrapper spins for ever without its variables), and removes the
- * directory when the child is done. -c N runs no clock: N operations of each series
- * in cg_raw(), cg_lib() and cg_pam(), for callgrind's --toggle-collect.
+ * directory when the child is done. A round lasts 1 s (or -n operations of each series);
+ * the subject's drift from the first rounds to the last is reported, since a login that
+ * gets dearer with the handle's age makes any single ratio meaningless.
+ * -c N runs no clock: N operations of each series in cg_raw(), cg_lib() and cg_pam(),
+ * then N more logins in cg_pam_late(), for callgrind's --toggle-collect.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,7 +53,15 @@
 #define BENCH_USER	"alice"
 #define BENCH_SERVICE	"pot_bench"
 #define ROUNDS_MAX	101
-#define ROUND_NS	250000000.0	/* a baseline round lasts about this long */
+#define ROUND_NS	1e9		/* a round lasts about this long */
+#define SLICE_OPS	8		/* operations of one series before the next series */
+
+/* Kept whole and apart for callgrind: GCC would otherwise fold identical functions. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define BENCH_KEEP	__attribute__((noipa))
+#else
+#define BENCH_KEEP	__attribute__((noinline))
+#endif
 
 #define DIE(...) do { fprintf(stderr, "bench_login: " __VA_ARGS__); fputc('\n', stderr); \
 	exit(2); } while (0)
@@ -61,6 +75,7 @@ struct bench {
 	EVP_PKEY *pkey;
 	struct pot_keyring *keyring;	/* for the lib/ series */
 	pam_handle_t *pamh;
+	long logins;			/* on pamh so far */
 };
 
 enum series { S_RAW, S_LIB, S_PAM, S_COUNT };
@@ -103,6 +118,8 @@ dir_setup(const char *dir, const char *module)
 	snprintf(text, sizeof(text), "auth\trequired\t%s config=%s/pot.conf scope=login\n",
 		 module, dir);
 	dir_write(dir, "services/" BENCH_SERVICE, text, 0644);
+	/* libpam reads `other` at pam_start and complains when it is missing */
+	dir_write(dir, "services/other", "auth\trequired\tpam_deny.so\n", 0644);
 	snprintf(text, sizeof(text), BENCH_USER ":x:1001:1001:Alice:%s:/bin/sh\n", dir);
 	dir_write(dir, "passwd", text, 0644);
 	dir_write(dir, "group", BENCH_USER ":x:1001:\n", 0644);
@@ -119,8 +136,8 @@ static void
 dir_remove(const char *dir)
 {
 	static const char *const names[] = {
-		"services/" BENCH_SERVICE, "services", "jwks.json", "pot.conf", "passwd",
-		"group", "token", "public.pem",
+		"services/" BENCH_SERVICE, "services/other", "services", "jwks.json", "pot.conf",
+		"passwd", "group", "token", "public.pem",
 	};
 	char p[4096];
 	size_t i;
@@ -133,9 +150,20 @@ dir_remove(const char *dir)
 		fprintf(stderr, "bench_login: rmdir %s: %s\n", dir, strerror(errno));
 }
 
+static volatile pid_t child_pid;
+
+/* timeout(1)'s SIGTERM reaches the parent only: pass it on, then clean up as usual. */
+static void
+forward_signal(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
 static int
 run_child(char **argv, const char *dir, const char *preload)
 {
+	struct sigaction sa;
 	char self[4096], p[4096];
 	ssize_t n;
 	pid_t pid;
@@ -148,6 +176,8 @@ run_child(char **argv, const char *dir, const char *preload)
 	if ((pid = fork()) == -1)
 		DIE("fork: %s", strerror(errno));
 	if (pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+			_exit(2);
 		path_in(p, sizeof(p), dir, "services");
 		if (setenv("PAM_WRAPPER_SERVICE_DIR", p, 1) != 0)
 			_exit(2);
@@ -163,6 +193,13 @@ run_child(char **argv, const char *dir, const char *preload)
 		fprintf(stderr, "bench_login: exec %s: %s\n", self, strerror(errno));
 		_exit(2);
 	}
+	child_pid = pid;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = forward_signal;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
 			DIE("waitpid: %s", strerror(errno));
@@ -175,18 +212,18 @@ run_child(char **argv, const char *dir, const char *preload)
 
 /* --- the child: the three series ------------------------------------------------------ */
 
-static char *
-file_slurp(const char *dir, const char *name)
+/* The first line of a file in dir, into *out (free()). */
+static void
+file_line(const char *dir, const char *name, char **out)
 {
-	char p[4096], *buf;
+	char p[4096];
 	struct stat st;
 	size_t len;
 
 	path_in(p, sizeof(p), dir, name);
-	if (pot_file_read(p, POT_OWNER_ANY, 64 * 1024, &buf, &len, &st, NULL, 0) != POT_OK)
+	if (pot_file_read(p, POT_OWNER_ANY, 64 * 1024, out, &len, &st, NULL, 0) != POT_OK)
 		DIE("cannot read %s", p);
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
+	(*out)[strcspn(*out, "\n")] = '\0';
 }
 
 static int
@@ -223,7 +260,7 @@ child_setup(struct bench *b)
 	BIO *bio;
 	int rc;
 
-	b->token = file_slurp(b->dir, "token");
+	file_line(b->dir, "token", &b->token);
 	if ((dot = strrchr(b->token, '.')) == NULL)
 		DIE("the token has no signature");
 	b->input = b->token;
@@ -310,26 +347,36 @@ loop_pam(struct bench *b, long n)
 	long i;
 	int rc;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++, b->logins++)
 		if ((rc = pam_authenticate(b->pamh, 0)) != PAM_SUCCESS)
 			DIE("pam_authenticate: %s (see the auth log)", pam_strerror(b->pamh, rc));
 }
 
-/* Callgrind's view (-c): bench.sh collects inside these only, after the warm-up. */
-__attribute__((noinline)) static void
+/*
+ * Callgrind's view (-c): bench.sh collects inside these only, after the warm-up.
+ * cg_pam_late() repeats cg_pam() on the same handle: a per-login cost that grows with
+ * the logins a handle has seen shows as a difference between the two.
+ */
+BENCH_KEEP static void
 cg_raw(struct bench *b, long n)
 {
 	loop_raw(b, n);
 }
 
-__attribute__((noinline)) static void
+BENCH_KEEP static void
 cg_lib(struct bench *b, long n)
 {
 	loop_lib(b, n);
 }
 
-__attribute__((noinline)) static void
+BENCH_KEEP static void
 cg_pam(struct bench *b, long n)
+{
+	loop_pam(b, n);
+}
+
+BENCH_KEEP static void
+cg_pam_late(struct bench *b, long n)
 {
 	loop_pam(b, n);
 }
@@ -343,19 +390,42 @@ now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-/* Nanoseconds per operation of one series over n iterations. */
-static double
-series_run(struct bench *b, enum series s, long n)
+static void
+series_loop(struct bench *b, enum series s, long n)
 {
-	double t0 = now_ns();
-
 	switch (s) {
 	case S_RAW:	loop_raw(b, n); break;
 	case S_LIB:	loop_lib(b, n); break;
 	case S_PAM:	loop_pam(b, n); break;
 	case S_COUNT:	break;
 	}
-	return (now_ns() - t0) / (double)n;
+}
+
+/*
+ * One round: slices of SLICE_OPS operations of each series in turn, the order rotating,
+ * for ROUND_NS (or until each series has done n operations), so that the noise of a
+ * shared machine falls on all series alike. Fills in nanoseconds per operation.
+ */
+static void
+round_run(struct bench *b, int round, long n, double per_op[S_COUNT], long done[S_COUNT])
+{
+	double ns[S_COUNT] = { 0 }, t0 = now_ns(), t = t0, a;
+	int k, slice;
+
+	memset(done, 0, S_COUNT * sizeof(*done));
+	for (slice = 0; n > 0 ? done[S_RAW] < n : t - t0 < ROUND_NS; slice++) {
+		for (k = 0; k < S_COUNT; k++) {
+			enum series s = (enum series)((round + slice + k) % S_COUNT);
+
+			a = now_ns();
+			series_loop(b, s, SLICE_OPS);
+			t = now_ns();
+			ns[s] += t - a;
+			done[s] += SLICE_OPS;
+		}
+	}
+	for (k = 0; k < S_COUNT; k++)
+		per_op[k] = ns[k] / (double)done[k];
 }
 
 static int
@@ -376,32 +446,46 @@ median(const double *v, int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* The subject's ratio late in the run over early in it: > 1 when logins get dearer. */
+static void
+drift_report(const double *ratio, int rounds, long logins)
+{
+	int k = rounds >= 4 ? 2 : 1;
+	double early = median(ratio, k), late = median(ratio + rounds - k, k);
+
+	printf("drift: pam_authenticate/raw_verify %.2f in the first %d round(s), %.2f in the "
+	       "last %d, after %ld logins on the handle\n", early, k, late, k, logins);
+	if (rounds >= 3 && late > 1.5 * early)
+		printf("WARNING: the per-login cost grows with the logins on one handle: the "
+		       "ratio below depends on the handle's age (see bench.sh --callgrind)\n");
+}
+
 static void
 bench_timed(struct bench *b, int rounds, long iters)
 {
-	double t[S_COUNT][ROUNDS_MAX], ratio[ROUNDS_MAX], lib_ratio[ROUNDS_MAX];
+	double t[S_COUNT][ROUNDS_MAX], ratio[ROUNDS_MAX], lib_ratio[ROUNDS_MAX], per_op[S_COUNT];
+	long done[S_COUNT];
 	int r, k;
 
-	if (iters == 0) {		/* calibrate: a baseline round of ROUND_NS */
-		iters = (long)(ROUND_NS / series_run(b, S_RAW, 200));
-		if (iters < 100)
-			iters = 100;
-	}
-	printf("bench_login: ES256 token of %zu bytes, %d rounds x %ld iterations per series, "
-	       "series order rotating each round\n", strlen(b->token), rounds, iters);
+	printf("bench_login: ES256 token of %zu bytes; %d rounds of ", strlen(b->token), rounds);
+	if (iters > 0)
+		printf("%ld operations per series", iters);
+	else
+		printf("%.2f s", ROUND_NS / 1e9);
+	printf(", the series interleaved in slices of %d operations\n", SLICE_OPS);
 	for (r = 0; r < rounds; r++) {
-		for (k = 0; k < S_COUNT; k++) {
-			enum series s = (enum series)((r + k) % S_COUNT);
-
-			t[s][r] = series_run(b, s, iters);
-		}
+		round_run(b, r, iters, per_op, done);
+		for (k = 0; k < S_COUNT; k++)
+			t[k][r] = per_op[k];
 		ratio[r] = t[S_PAM][r] / t[S_RAW][r];
 		lib_ratio[r] = t[S_LIB][r] / t[S_RAW][r];
-		printf("round %d: %s %.1f us, %s %.1f us, %s %.1f us, ratio %.3f\n", r + 1,
-		       series_name[S_RAW], t[S_RAW][r] / 1e3, series_name[S_LIB], t[S_LIB][r] / 1e3,
-		       series_name[S_PAM], t[S_PAM][r] / 1e3, ratio[r]);
+		printf("round %d: %s %.1f us (x%ld), %s %.1f us (x%ld), %s %.1f us (x%ld), "
+		       "ratio %.3f\n", r + 1, series_name[S_RAW], t[S_RAW][r] / 1e3, done[S_RAW],
+		       series_name[S_LIB], t[S_LIB][r] / 1e3, done[S_LIB],
+		       series_name[S_PAM], t[S_PAM][r] / 1e3, done[S_PAM], ratio[r]);
 		fflush(stdout);
 	}
+	drift_report(ratio, rounds, b->logins);
 	printf("median per op (information only): %s %.1f us, %s %.1f us, %s %.1f us\n",
 	       series_name[S_RAW], median(t[S_RAW], rounds) / 1e3,
 	       series_name[S_LIB], median(t[S_LIB], rounds) / 1e3,
@@ -422,13 +506,14 @@ child_main(const char *dir, int rounds, long iters, long cg_iters)
 	b.dir = dir;
 	child_setup(&b);
 	/* warm up: the module is loaded and the JWK Set parsed by the first login */
-	loop_pam(&b, 3);
-	loop_lib(&b, 3);
-	loop_raw(&b, 3);
+	loop_pam(&b, 4);
+	loop_lib(&b, 4);
+	loop_raw(&b, 4);
 	if (cg_iters > 0) {
 		cg_raw(&b, cg_iters);
 		cg_lib(&b, cg_iters);
 		cg_pam(&b, cg_iters);
+		cg_pam_late(&b, cg_iters);
 		printf("callgrind iterations: %ld\n", cg_iters);
 	} else
 		bench_timed(&b, rounds, iters);
