@@ -349,6 +349,18 @@ pepper_create(const char *dir, char *err, size_t errlen)
 		return pot_fail(r, err, errlen, "%s: path too long", dir);
 	if (lstat(path, &st) == 0 || errno != ENOENT)
 		return POT_OK;		/* pepper_read judges it */
+	/*
+	 * Keys without a pepper: it was lost, and with it every stored secret. Making a new
+	 * one would silently turn every refresh token and client secret into garbage.
+	 */
+	if ((r = path_join(path, sizeof(path), dir, KS_LIST)) != POT_OK)
+		return pot_fail(r, err, errlen, "%s: path too long", dir);
+	if (lstat(path, &st) == 0)
+		return pot_fail(POT_ERR_IO, err, errlen, "%s/" KS_PEPPER " is missing but keys exist: "
+				"restore it from a backup (a new one would invalidate every stored "
+				"secret), or remove %s to start over", dir, dir);
+	if ((r = path_join(path, sizeof(path), dir, KS_PEPPER)) != POT_OK)
+		return pot_fail(r, err, errlen, "%s: path too long", dir);
 	if (RAND_bytes(pepper, sizeof(pepper)) != 1)
 		return pot_fail(POT_ERR_CRYPTO, err, errlen, "no random bytes for the pepper");
 	r = file_write_atomic(path, pepper, sizeof(pepper), 0600, false, err, errlen);

@@ -27,6 +27,10 @@ e2e_need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root (real sshd/sudo, users, /etc/pam.d)"
 	# An ASan-built module cannot load into sshd or sudo, which are not built with ASan.
 	[ "${POT_SANITIZERS:-no}" != yes ] || skip "sanitizer build: sshd and sudo cannot load an ASan module"
+	# One end-to-end test at a time: each compares all of /etc before and after, and
+	# sudo.sh adds and removes a user (make check -j runs tests in parallel).
+	exec 9>"${TMPDIR:-/tmp}/pot-e2e.lock"
+	flock -w 300 9 || fail "another end-to-end test holds ${TMPDIR:-/tmp}/pot-e2e.lock"
 }
 
 # The variables `make check` exports (tests/run-test.sh, AM_TESTS_ENVIRONMENT).

@@ -321,8 +321,19 @@ test_peppers_differ(void **state)
 	ks = ks_create(f, T0);
 	memcpy(pepper, pot_keystore_pepper(ks), sizeof(pepper));
 	pot_keystore_free(ks);
+	/* a lost pepper is never silently replaced while keys (hence stored secrets) exist */
 	assert_int_equal(unlink(kpath(f, "pepper")), 0);
-	/* Only a missing pepper is made again; it is a fresh random one. */
+	assert_refused(f, true, kpath(f, "pepper"));
+	/* starting over (no keys.json, no keys) makes a fresh random one */
+	assert_int_equal(unlink(kpath(f, "keys.json")), 0);
+	{
+		char cmd[PATH_MAX + 32], *slash;
+
+		snprintf(cmd, sizeof(cmd), "rm -f -- '%s", kpath(f, "x"));
+		slash = strrchr(cmd, '/');
+		strcpy(slash, "'/*.pem");
+		assert_int_equal(system(cmd), 0);
+	}
 	ks = ks_create(f, T0);
 	assert_memory_not_equal(pot_keystore_pepper(ks), pepper, sizeof(pepper));
 	pot_keystore_free(ks);
