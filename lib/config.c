@@ -281,3 +281,51 @@ pot_conf_finish(struct pot_conf *c)
 	}
 	return POT_OK;
 }
+
+int
+pot_conf_copy(struct pot_conf *dst, const struct pot_conf *src)
+{
+	const struct conf_key *k;
+	size_t i;
+
+	memset(dst, 0, sizeof(*dst));
+	memcpy(dst, src, sizeof(*dst));
+	for (k = conf_keys; k < conf_keys + sizeof(conf_keys) / sizeof(conf_keys[0]); k++)
+		if (k->type == CONF_STR)
+			*(char **)((char *)dst + k->offset) = NULL;
+	dst->trust = NULL;
+	dst->ntrust = 0;
+	dst->scopes = NULL;
+	dst->nscopes = 0;
+	for (k = conf_keys; k < conf_keys + sizeof(conf_keys) / sizeof(conf_keys[0]); k++) {
+		const char *v = *(char *const *)((const char *)src + k->offset);
+
+		if (k->type == CONF_STR && v != NULL &&
+		    (*(char **)((char *)dst + k->offset) = strdup(v)) == NULL)
+			goto fail;
+	}
+	if (src->ntrust != 0) {
+		if ((dst->trust = calloc(src->ntrust, sizeof(*dst->trust))) == NULL)
+			goto fail;
+		for (i = 0; i < src->ntrust; i++, dst->ntrust++)
+			if ((dst->trust[i].issuer = strdup(src->trust[i].issuer)) == NULL ||
+			    (dst->trust[i].jwks = strdup(src->trust[i].jwks)) == NULL) {
+				free(dst->trust[i].issuer);
+				goto fail;
+			}
+	}
+	if (src->nscopes != 0) {
+		if ((dst->scopes = calloc(src->nscopes, sizeof(*dst->scopes))) == NULL)
+			goto fail;
+		for (i = 0; i < src->nscopes; i++, dst->nscopes++)
+			if ((dst->scopes[i].scope = strdup(src->scopes[i].scope)) == NULL ||
+			    (dst->scopes[i].who = strdup(src->scopes[i].who)) == NULL) {
+				free(dst->scopes[i].scope);
+				goto fail;
+			}
+	}
+	return POT_OK;
+fail:
+	pot_conf_free(dst);
+	return POT_ERR_ALLOC;
+}

@@ -196,6 +196,12 @@ jwk_parse(json_t *jwk, struct pot_key *k, char *err, size_t errlen)
 				kid, alg, kty);
 	}
 	k->alg = want;
+	if ((k->verify = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(k->verify, NULL, EVP_sha256(), NULL, k->pkey) != 1) {
+		EVP_MD_CTX_free(k->verify);
+		k->verify = NULL;
+		ERR_clear_error();
+	}
 	if ((k->kid = strdup(kid)) == NULL) {
 		EVP_PKEY_free(k->pkey);
 		k->pkey = NULL;
@@ -273,6 +279,7 @@ pot_jwks_free(struct pot_jwks *j)
 		return;
 	for (i = 0; i < j->nkeys; i++) {
 		free(j->keys[i].kid);
+		EVP_MD_CTX_free(j->keys[i].verify);
 		EVP_PKEY_free(j->keys[i].pkey);
 	}
 	free(j->keys);

@@ -101,7 +101,12 @@ signature_verify(const struct pot_key *k, const char *input, size_t inlen,
 		r = POT_ERR_ALLOC;
 		goto out;
 	}
-	if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pkey) != 1) {
+	if (k->verify != NULL) {		/* initialised once, when the JWK Set was read */
+		if (EVP_MD_CTX_copy_ex(md, k->verify) != 1) {
+			r = POT_ERR_CRYPTO;
+			goto out;
+		}
+	} else if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pkey) != 1) {
 		r = POT_ERR_CRYPTO;
 		goto out;
 	}

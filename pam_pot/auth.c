@@ -9,10 +9,10 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
-#include <security/pam_modutil.h>
 
 #include "pam_pot.h"
 #include "pot/err.h"
@@ -249,11 +249,36 @@ claims_decide(pam_handle_t *pamh, const struct pot_opts *o, const char *user,
 	return rc;
 }
 
+/* getpwnam_r with a buffer grown on ERANGE; *pw NULL when there is no such user. */
+static int
+user_lookup(const char *user, struct passwd *pwbuf, char **mem, struct passwd **pw)
+{
+	long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t size = hint > 0 ? (size_t)hint : 4096;
+	char *b;
+	int e;
+
+	*pw = NULL;
+	for (;;) {
+		if (size > 1024 * 1024 || (b = realloc(*mem, size)) == NULL)
+			return PAM_BUF_ERR;
+		*mem = b;
+		e = getpwnam_r(user, pwbuf, b, size, pw);
+		if (e != ERANGE)
+			break;
+		size *= 2;
+	}
+	if (e != 0 && e != ENOENT && e != ESRCH && e != EBADF && e != EPERM)
+		return PAM_SYSTEM_ERR;		/* NSS failed: not a reason to say "unknown" */
+	return PAM_SUCCESS;
+}
+
 int
 pot_auth_run(pam_handle_t *pamh, const struct pot_opts *o)
 {
 	struct pot_claims claims = { 0 };
-	struct passwd *pw;
+	struct passwd pwbuf, *pw = NULL;
+	char *pwmem = NULL;
 	const char *user = NULL;
 	char *tok = NULL;
 	int rc, r;
@@ -262,7 +287,15 @@ pot_auth_run(pam_handle_t *pamh, const struct pot_opts *o)
 		pot_log_decision(pamh, "auth", PAM_USER_UNKNOWN, "no user name", user, NULL, NULL);
 		return rc == PAM_SUCCESS ? PAM_USER_UNKNOWN : rc;
 	}
-	pw = pam_modutil_getpwnam(pamh, user);
+	/*
+	 * Not pam_modutil_getpwnam: it stores every answer in the handle under a new name,
+	 * so a program authenticating many times on one handle (a screen locker) pays more
+	 * for each login than for the last.
+	 */
+	if ((rc = user_lookup(user, &pwbuf, &pwmem, &pw)) != PAM_SUCCESS) {
+		pot_log_decision(pamh, "auth", rc, "user lookup failed", user, NULL, NULL);
+		return rc;
+	}
 	if (pw != NULL && pw->pw_uid == 0 && !o->allow_root) {
 		rc = PAM_PERM_DENIED;
 		pot_log_decision(pamh, "auth", rc, "root not allowed (no allow_root)", user, NULL, NULL);
@@ -295,6 +328,7 @@ pot_auth_run(pam_handle_t *pamh, const struct pot_opts *o)
 out:
 	pot_claims_free(&claims);
 	pot_secret_free(tok);
+	free(pwmem);
 	return rc;
 }
 

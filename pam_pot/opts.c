@@ -1,7 +1,11 @@
 /* opts.c — module arguments over pot.conf, through the one pot_conf_set parser. */
 #include "config.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -73,6 +77,62 @@ opts_apply(pam_handle_t *pamh, struct pot_opts *o, const char *arg)
 	return PAM_SUCCESS;
 }
 
+/*
+ * pot.conf parsed once per process, like the keys: reused while the file keeps its
+ * identity (device, inode, size, mtime and ctime — a chmod changes ctime), re-read and
+ * re-checked (owner, mode, O_NOFOLLOW) through pot_conf_load otherwise.
+ */
+static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char *path;
+	uid_t euid;
+	struct stat st;
+	struct pot_conf conf;
+	bool valid;
+} cache;
+
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static int
+conf_load_cached(struct pot_conf *c, const char *path, bool required, uid_t euid,
+		 char *why, size_t whylen)
+{
+	struct stat st;
+	bool have;
+	int r;
+
+	have = fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	pthread_mutex_lock(&conf_lock);
+	if (have && cache.valid && cache.euid == euid && strcmp(cache.path, path) == 0 &&
+	    same_file(&st, &cache.st)) {
+		pot_conf_free(c);
+		r = pot_conf_copy(c, &cache.conf);
+		pthread_mutex_unlock(&conf_lock);
+		return r;
+	}
+	r = pot_conf_load(c, path, required, euid, why, whylen);
+	if (r == POT_OK && have) {
+		if (cache.valid) {
+			pot_conf_free(&cache.conf);
+			free(cache.path);
+			cache.valid = false;
+		}
+		if ((cache.path = strdup(path)) != NULL && pot_conf_copy(&cache.conf, c) == POT_OK) {
+			cache.st = st;
+			cache.euid = euid;
+			cache.valid = true;
+		}
+	}
+	pthread_mutex_unlock(&conf_lock);
+	return r;
+}
+
 int
 pot_opts_parse(pam_handle_t *pamh, int argc, const char **argv, struct pot_opts *o)
 {
@@ -91,7 +151,7 @@ pot_opts_parse(pam_handle_t *pamh, int argc, const char **argv, struct pot_opts 
 			path = v;
 			explicit = true;
 		}
-	r = pot_conf_load(&o->conf, path, explicit, geteuid(), why, sizeof(why));
+	r = conf_load_cached(&o->conf, path, explicit, geteuid(), why, sizeof(why));
 	if (r != POT_OK) {
 		pam_syslog(pamh, LOG_ERR, "%s", r == POT_ERR_ALLOC ? "out of memory" : why);
 		return r == POT_ERR_ALLOC ? PAM_BUF_ERR : PAM_SERVICE_ERR;

@@ -62,5 +62,7 @@ int pot_conf_load(struct pot_conf *c, const char *path, bool required, uid_t own
 
 /* After the file and the arguments: derives defaults (jwks = <state_dir>/jwks.json). */
 int pot_conf_finish(struct pot_conf *c);
+/* A deep copy (dst is overwritten, not freed). */
+int pot_conf_copy(struct pot_conf *dst, const struct pot_conf *src);
 
 #endif

@@ -17,6 +17,7 @@ struct pot_key {
 	const char *issuer;	/* owned by the JWK Set */
 	enum pot_alg alg;	/* from the key type; the token's header never chooses */
 	EVP_PKEY *pkey;
+	EVP_MD_CTX *verify;	/* EVP_DigestVerifyInit'ed once; copied per signature */
 };
 
 struct pot_jwks {

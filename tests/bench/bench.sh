@@ -10,8 +10,8 @@
 # --callgrind adds a second, noise-free measurement: instructions per login against
 # instructions per raw verification, counted by callgrind in the same process.
 #
-# Environment: POT_BENCH_ROUNDS (7), POT_BENCH_ITERS (operations per series and round;
-# default: as many as fit in 0.25 s), POT_BENCH_CG_ITERS (200), POT_BENCH_TIMEOUT (900 s),
+# Environment: POT_BENCH_ROUNDS (7), POT_BENCH_ITERS (operations of each series per round;
+# default: rounds of 1 s), POT_BENCH_CG_ITERS (200), POT_BENCH_TIMEOUT (900 s), and
 # POT_BENCH_KEEP=1 keeps the callgrind profile and prints its path.
 set -eu
 
@@ -30,6 +30,7 @@ rounds=${POT_BENCH_ROUNDS:-7}
 limit=${POT_BENCH_TIMEOUT:-900}
 
 # A variable of the build's Makefile, as make expands it.
+# shellcheck disable=SC2016 # $(...) is make's here, not the shell's
 mkvar() {
 	printf 'pot-bench-print:\n\t@printf "%%s\\n" "$(%s)"\n' "$1" |
 		make -s --no-print-directory -C "$B" -f Makefile -f - pot-bench-print
@@ -37,6 +38,7 @@ mkvar() {
 
 make -s --no-print-directory -C "$B" pam_pot.la libpot_common.la
 bin=$B/tests/bench/bench_login
+# shellcheck disable=SC2016 # a literal make rule
 if grep -q '^tests/bench/bench_login\$(EXEEXT):' "$B/Makefile"; then
 	make -s --no-print-directory -C "$B" tests/bench/bench_login
 else
@@ -66,6 +68,10 @@ timeout -k 10 "$limit" "$bin" -m "$module" -p "$preload" -r "$rounds" \
 	${POT_BENCH_ITERS:+-n "$POT_BENCH_ITERS"}
 
 $callgrind || exit 0
+if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
+	echo "$0: --callgrind needs valgrind and callgrind_annotate" >&2
+	exit 2
+fi
 n=${POT_BENCH_CG_ITERS:-200}
 out=$(mktemp -d /tmp/pot-bench-cg.XXXXXX)
 # After the warm-up, cg_raw, cg_lib and cg_pam run n operations each, then cg_pam_late

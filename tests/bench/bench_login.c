@@ -136,7 +136,7 @@ static void
 dir_remove(const char *dir)
 {
 	static const char *const names[] = {
-		"services/" BENCH_SERVICE, "services/other", "services", "jwks.json", "pot.conf",
+		("services/" BENCH_SERVICE), "services/other", "services", "jwks.json", "pot.conf",
 		"passwd", "group", "token", "public.pem",
 	};
 	char p[4096];
