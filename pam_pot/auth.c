@@ -227,6 +227,16 @@ claims_decide(pam_handle_t *pamh, const struct pot_opts *o, const char *user,
 				 c->jti, c->client_id);
 		return PAM_AUTH_ERR;
 	}
+	/*
+	 * A client credentials token names the client itself as its subject (RFC 9068 §2.2):
+	 * a service called like a local account must not log in as that account.
+	 */
+	if (c->client_id != NULL && strcmp(c->client_id, c->user) == 0) {
+		pot_log_decision(pamh, "auth", PAM_AUTH_ERR,
+				 "a client's own token (sub = client_id), not a user's", user,
+				 c->jti, c->client_id);
+		return PAM_AUTH_ERR;
+	}
 	rc = pot_scopes_check(pamh, o->scope, user, c->scope, missing, sizeof(missing));
 	if (rc == PAM_SUCCESS || rc == PAM_PERM_DENIED) {
 		const struct pot_result *res = NULL;

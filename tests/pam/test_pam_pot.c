@@ -241,6 +241,19 @@ test_other_user(void **state)
 	expect_free("pot_login", "alice", good_token(k_es, "bob", "login"), PAM_AUTH_ERR, IGNORED);
 }
 
+/* a client credentials token: sub is the client, here named like a local account */
+static void
+test_client_credentials_token(void **state)
+{
+	long long now = (long long)time(NULL);
+	char *pl;
+
+	(void)state;
+	assert_true(asprintf(&pl, "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"pot\","
+			     "\"exp\":%lld,\"client_id\":\"alice\",\"scope\":\"login\"}", now + 600) > 0);
+	expect_free("pot_login", "alice", sign(k_es, header(k_es, "at+jwt"), pl), PAM_AUTH_ERR, IGNORED);
+}
+
 static void
 test_unknown_user(void **state)
 {
@@ -959,6 +972,7 @@ main(void)
 		cmocka_unit_test(test_account_without_token),
 		cmocka_unit_test(test_bad_token_account_ignores),
 		cmocka_unit_test(test_other_user),
+		cmocka_unit_test(test_client_credentials_token),
 		cmocka_unit_test(test_unknown_user),
 		cmocka_unit_test(test_refresh_token_unavailable),
 		cmocka_unit_test(test_no_refresh),
