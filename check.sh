@@ -10,8 +10,8 @@ top=$(pwd)
 PACKAGES="build-essential autoconf automake libtool pkg-config autoconf-archive
 	libpam0g-dev libssl-dev libjansson-dev libmicrohttpd-dev libdb5.3-dev
 	libcmocka-dev libpam-wrapper libnss-wrapper libpamtest0-dev pamtester libjwt-dev
-	python3 python3-jwt python3-cryptography openssh-server openssh-client sudo
-	binutils procps"
+	python3 python3-jwt python3-cryptography python3-authlib python3-requests faketime
+	openssh-server openssh-client sudo binutils procps curl"
 
 missing=
 for p in $PACKAGES; do

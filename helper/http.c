@@ -57,6 +57,14 @@ mono_ns(void)
 
 /* --- request state: created on the first callback, freed when completed -------------- */
 
+static unsigned long inflight;	/* requests begun and not completed: what SIGTERM waits for */
+
+unsigned long
+potd_http_inflight(void)
+{
+	return __atomic_load_n(&inflight, __ATOMIC_RELAXED);
+}
+
 static struct potd_req *
 req_new(struct potd *d)
 {
@@ -368,8 +376,8 @@ potd_client_auth(struct potd_req *r, struct MHD_Connection *c, bool allow_public
 	}
 	id = b_id != NULL ? b_id : body_id;
 	secret = b_secret != NULL ? b_secret : body_secret;
-	if (id == NULL || strlen(id) >= POT_NAME_MAX)
-		goto out;
+	if (id == NULL || *id == '\0' || strlen(id) >= POT_NAME_MAX)
+		goto out;		/* Basic with an empty user-id: no client, not a store failure */
 	snprintf(throttle_key, sizeof(throttle_key), "client:%s", id);
 	if (potd_throttle_check(r->d->throttle, throttle_key, potd_now()) != 0) {
 		a = POTD_AUTH_THROTTLED;
@@ -444,6 +452,7 @@ potd_http_access(void *cls, struct MHD_Connection *c, const char *url, const cha
 	if (r == NULL) {
 		if ((r = req_new(cls)) == NULL)
 			return MHD_NO;
+		__atomic_fetch_add(&inflight, 1, __ATOMIC_RELAXED);
 		*req_cls = r;
 		r->endpoint = route_find(url);
 		return MHD_YES;
@@ -504,4 +513,5 @@ potd_http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	potd_metrics_request(r->d->metrics, r->endpoint, status, mono_ns() - r->start_ns);
 	req_free(r);
 	*req_cls = NULL;
+	__atomic_fetch_sub(&inflight, 1, __ATOMIC_RELAXED);
 }

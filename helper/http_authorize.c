@@ -116,6 +116,13 @@ page(struct MHD_Connection *c, unsigned status, const char *body)
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	/*
+	 * Every 401 names a challenge (RFC 9110 §15.5.2): the form on the page. Not Basic,
+	 * which would make browsers ask for a password in a dialog of their own.
+	 */
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Form realm=\"" POTD_REALM "\"");
 	MHD_add_response_header(resp, "Content-Security-Policy",
 				"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
 				"frame-ancestors 'none'");

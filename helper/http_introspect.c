@@ -50,11 +50,12 @@ introspect_rt(struct potd_req *r, struct MHD_Connection *c, const char *token)
 	    now >= rt.expires || now >= rt.abs_expires ||
 	    pot_store_grant_get(r->d->store, rt.grant, &g) != POT_OK || g.revoked)
 		return inactive(c);
-	return potd_reply_json(c, 200, json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s}",
+	/* an RT is meant for potd's token endpoint: its audience is the issuer, never `audience` */
+	return potd_reply_json(c, 200, json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
 				"active", 1, "scope", rt.scope, "client_id", rt.client_id,
 				"sub", rt.user, "exp", (json_int_t)rt.expires,
 				"iat", (json_int_t)rt.created, "iss", r->d->conf->issuer,
-				"token_type", "refresh_token"));
+				"aud", r->d->conf->issuer, "token_type", "refresh_token"));
 }
 
 static enum MHD_Result

@@ -28,7 +28,7 @@ potd_metadata(struct potd_req *r, struct MHD_Connection *c, const char *method)
 	for (i = 0; scopes != NULL && i < d->conf->nscopes; i++)
 		json_array_append_new(scopes, json_string(d->conf->scopes[i].scope));
 	m = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:[s], s:[s], s:[s,s,s], s:[s,s,s],"
-		      " s:[s,s], s:[s,s], s:[s], s:b, s:o}",
+		      " s:[s,s,s], s:[s,s], s:[s], s:b, s:o}",
 		      "issuer", d->conf->issuer,
 		      "authorization_endpoint", endpoint(d, "/auth/v2/authorize"),
 		      "token_endpoint", endpoint(d, "/auth/v2/token"),
@@ -39,7 +39,8 @@ potd_metadata(struct potd_req *r, struct MHD_Connection *c, const char *method)
 		      "response_modes_supported", "query",
 		      "grant_types_supported", "authorization_code", "refresh_token", "client_credentials",
 		      "token_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post", "none",
-		      "revocation_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post",
+		      /* a public client revokes its own tokens with its client_id alone (RFC 7009 §2.1) */
+		      "revocation_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post", "none",
 		      "introspection_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post",
 		      "code_challenge_methods_supported", "S256",
 		      "authorization_response_iss_parameter_supported", 1,

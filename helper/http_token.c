@@ -160,7 +160,7 @@ grant_refresh(struct potd_req *r, struct MHD_Connection *c, const struct pot_cli
 	const char *token = potd_form(r, "refresh_token"), *scope = potd_form(r, "scope");
 	struct pot_refresh_policy pol = { .now = potd_now(), .ttl = (int64_t)r->d->conf->refresh_ttl,
 					  .grace = REFRESH_GRACE, .rotate = cl->rotate };
-	char next_token[POT_SECRET_LEN + 1] = "", *at = NULL;
+	char next_token[POT_SECRET_LEN + 1] = "", granted[POT_SCOPE_MAX], *at = NULL;
 	const unsigned char *pepper = pot_keystore_pepper(r->d->ks);
 	enum pot_refresh_outcome outcome;
 	struct pot_rt cur, next;
@@ -203,8 +203,14 @@ grant_refresh(struct potd_req *r, struct MHD_Connection *c, const struct pot_cli
 		ret = store_failed(r, c, "refresh");
 		goto out;
 	}
-	if (potd_issue_at(r->d, cur.user, cl->id, scope != NULL ? scope : cur.scope, cur.auth_time,
-			  cur.grant, &at, &expires_in) != POT_OK) {
+	/* the scope.NAME rules as they are now: a user taken out of one is granted it no more */
+	if (potd_scope_policy(r->d->conf, cur.user, scope != NULL ? scope : cur.scope, granted,
+			      sizeof(granted)) != POT_OK) {
+		ret = potd_reply_error(c, 500, "server_error", NULL);
+		goto out;
+	}
+	if (potd_issue_at(r->d, cur.user, cl->id, granted, cur.auth_time, cur.grant, &at,
+			  &expires_in) != POT_OK) {
 		ret = potd_reply_error(c, 500, "server_error", "cannot sign");
 		goto out;
 	}
@@ -212,7 +218,7 @@ grant_refresh(struct potd_req *r, struct MHD_Connection *c, const struct pot_cli
 	syslog(LOG_INFO, "token: refresh_token client=%s user=%s grant=%s %s", cl->id, cur.user,
 	       cur.grant, outcome == POT_REFRESH_SLID ? "slid" :
 	       outcome == POT_REFRESH_ROTATED ? "rotated" : "re-answered within grace");
-	ret = potd_reply_tokens(c, at, expires_in, scope != NULL ? scope : cur.scope,
+	ret = potd_reply_tokens(c, at, expires_in, granted,
 				outcome == POT_REFRESH_SLID ? token : next_token);
 out:
 	pot_secret_free(at);

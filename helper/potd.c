@@ -331,20 +331,18 @@ http_start(struct potd *d, int fd)
 	return mhd;
 }
 
-/* Stop accepting, let in-flight requests finish (bounded), then stop. */
+/*
+ * Stop accepting, let in-flight requests finish (bounded), then stop. Idle keep-alive
+ * connections (a proxy's pool) are not waited for: MHD_stop_daemon closes them.
+ */
 static void
 http_stop(struct MHD_Daemon *mhd)
 {
-	const union MHD_DaemonInfo *info;
 	int i;
 
 	MHD_quiesce_daemon(mhd);
-	for (i = 0; i < DRAIN_SECONDS * 10; i++) {
-		info = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if (info == NULL || info->num_connections == 0)
-			break;
+	for (i = 0; i < DRAIN_SECONDS * 10 && potd_http_inflight() != 0; i++)
 		usleep(100 * 1000);
-	}
 	MHD_stop_daemon(mhd);
 }
 

@@ -112,6 +112,8 @@ enum MHD_Result potd_http_access(void *cls, struct MHD_Connection *c, const char
 				 size_t *upload_len, void **req_cls);
 void potd_http_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 			 enum MHD_RequestTerminationCode toe);
+/* Requests begun and not yet completed (idle keep-alive connections are not counted). */
+unsigned long potd_http_inflight(void);
 
 /* --- shared helpers ------------------------------------------------------------------ */
 
