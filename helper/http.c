@@ -397,8 +397,13 @@ potd_client_auth(struct potd_req *r, struct MHD_Connection *c, bool allow_public
 		goto fail;
 	a = POTD_AUTH_OK;
 fail:
-	if (a == POTD_AUTH_FAILED)
+	if (a == POTD_AUTH_FAILED) {
 		potd_throttle_fail(r->d->throttle, throttle_key, potd_now());
+		char safe[POT_NAME_MAX];
+
+		syslog(LOG_NOTICE, "client authentication failed for client_id=%s",
+		       pot_log_safe(id, safe, sizeof(safe)));
+	}
 	else if (a == POTD_AUTH_OK && out->confidential)
 		potd_throttle_ok(r->d->throttle, throttle_key);
 out:

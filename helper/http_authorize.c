@@ -578,13 +578,18 @@ fail:
 	return PAM_BUF_ERR;
 }
 
-/* The user's password through login_service: auth and account. */
+/*
+ * The user's password through login_service: auth and account. *canon receives PAM_USER
+ * as the stack left it (modules may canonicalise the name): that is who signed in.
+ */
 static int
-pam_login(struct potd *d, const char *user, const char *password, const char *rhost)
+pam_login(struct potd *d, const char *user, const char *password, const char *rhost,
+	  char *canon, size_t canonlen)
 {
 	struct pam_answers ans = { user, password };
 	struct pam_conv conv = { pam_conv_answer, &ans };
 	pam_handle_t *ph = NULL;
+	const void *item = NULL;
 	int rc;
 
 	if ((rc = pam_start(d->conf->login_service, user, &conv, &ph)) != PAM_SUCCESS)
@@ -593,6 +598,10 @@ pam_login(struct potd *d, const char *user, const char *password, const char *rh
 		pam_set_item(ph, PAM_RHOST, rhost);
 	if ((rc = pam_authenticate(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK)) == PAM_SUCCESS)
 		rc = pam_acct_mgmt(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	if (rc == PAM_SUCCESS &&
+	    (pam_get_item(ph, PAM_USER, &item) != PAM_SUCCESS || item == NULL ||
+	     !copy(canon, canonlen, item) || canon[0] == '\0'))
+		rc = PAM_USER_UNKNOWN;
 	pam_end(ph, rc);
 	return rc;
 }
@@ -609,6 +618,20 @@ peer_ip(struct MHD_Connection *c, char *buf, size_t len)
 	else if (sa != NULL && sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)len);
 	return buf[0] != '\0' ? buf : "-";
+}
+
+/* A user name as logs and tokens may carry it: printable, no space, not too long. */
+static bool
+user_name_ok(const char *u)
+{
+	size_t n = strlen(u), i;
+
+	if (n == 0 || n >= POT_NAME_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (u[i] <= 0x20 || u[i] >= 0x7f || u[i] == '"' || u[i] == '\\')
+			return false;
+	return true;
 }
 
 /* --- issuing the code ----------------------------------------------------------------- */
@@ -675,6 +698,7 @@ step_login(struct potd_req *r, struct MHD_Connection *c)
 {
 	const char *user = potd_form(r, "username"), *password = potd_form(r, "password"), *why;
 	char granted[POT_SCOPE_MAX], ip[64], key[POT_NAME_MAX + 80], *req = NULL, *mac = NULL;
+	char canon[POT_NAME_MAX];
 	struct potd *d = r->d;
 	struct authz a;
 	unsigned status, wait;
@@ -691,7 +715,7 @@ step_login(struct potd_req *r, struct MHD_Connection *c)
 	json_decref(j);
 	if (form_seal(d, "login", &a, NULL, &req, &mac) != POT_OK)
 		return error_page(c, 500, "Internal error.");
-	if (user == NULL || password == NULL || strlen(user) >= POT_NAME_MAX) {
+	if (user == NULL || password == NULL) {
 		ret = login_page(c, 400, &a, req, mac, user, "Enter your user name and password.");
 		goto out;
 	}
@@ -706,9 +730,13 @@ step_login(struct potd_req *r, struct MHD_Connection *c)
 				 "Too many failed sign-ins. Wait a minute and try again.");
 		goto out;
 	}
-	if ((rc = pam_login(d, user, password, ip)) != PAM_SUCCESS) {
-		syslog(LOG_NOTICE, "authorize: sign-in failed for user=%s from %s: %s", user, ip,
-		       pam_strerror(NULL, rc));
+	/* a name no account can have fails like a wrong password, without asking PAM */
+	rc = user_name_ok(user) ? pam_login(d, user, password, ip, canon, sizeof(canon)) : PAM_USER_UNKNOWN;
+	if (rc != PAM_SUCCESS) {
+		char safe[POT_NAME_MAX];
+
+		syslog(LOG_NOTICE, "authorize: sign-in failed for user=%s from %s: %s",
+		       pot_log_safe(user, safe, sizeof(safe)), ip, pam_strerror(NULL, rc));
 		potd_throttle_fail(d->throttle, key, potd_now());
 		snprintf(key, sizeof(key), "login:%s", user);
 		potd_throttle_fail(d->throttle, key, potd_now());
@@ -717,6 +745,9 @@ step_login(struct potd_req *r, struct MHD_Connection *c)
 	}
 	snprintf(key, sizeof(key), "login:%s", user);
 	potd_throttle_ok(d->throttle, key);
+	snprintf(key, sizeof(key), "ip:%s", ip);
+	potd_throttle_ok(d->throttle, key);
+	user = canon;
 	if (potd_scope_policy(d->conf, user, a.scope, granted, sizeof(granted)) != POT_OK) {
 		ret = redirect_error(c, d, &a, "invalid_scope", "too many scopes");
 		goto out;

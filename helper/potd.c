@@ -162,11 +162,14 @@ drop_privileges(const struct pot_conf *c)
 	if (mkdir(c->state_dir, 0755) == 0 || errno == EEXIST) {
 		struct stat st;
 
+		/* 0755 whatever root's umask: pam_pot in any process reads jwks.json in it */
 		if (lstat(c->state_dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 &&
-		    chown(c->state_dir, pw->pw_uid, pw->pw_gid) != 0)
-			die("chown %s: %m", c->state_dir);
+		    (chown(c->state_dir, pw->pw_uid, pw->pw_gid) != 0 || chmod(c->state_dir, 0755) != 0))
+			die("chown/chmod %s: %m", c->state_dir);
 	}
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+	/* the account's own groups: e.g. shadow, when login_service uses pam_unix */
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0)
 		die("cannot drop privileges to %s: %m", c->user);
 	if (setuid(0) == 0 || geteuid() == 0)
 		die("privileges could be regained after dropping them: refusing to serve");
@@ -194,7 +197,7 @@ store_lock(const struct pot_conf *c)
 static void
 keys_publish(struct potd *d)
 {
-	static char *last;
+	static char *last, *last_path;
 	char err[512], *text = NULL;
 	json_t *j;
 
@@ -203,6 +206,12 @@ keys_publish(struct potd *d)
 	if ((j = pot_keystore_jwks(d->ks, potd_now())) != NULL)
 		text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
+	if (last_path == NULL || strcmp(last_path, d->conf->jwks) != 0) {	/* moved by a reload */
+		free(last_path);
+		last_path = strdup(d->conf->jwks);
+		free(last);
+		last = NULL;
+	}
 	if (text == NULL || last == NULL || strcmp(text, last) != 0) {
 		if (pot_keystore_write_jwks(d->ks, d->conf->jwks, potd_now(), err, sizeof(err)) != POT_OK) {
 			syslog(LOG_ERR, "cannot write the JWKS: %s", err);
@@ -216,18 +225,32 @@ keys_publish(struct potd *d)
 	pthread_rwlock_unlock(&d->ks_lock);
 }
 
-static void
-reload(struct potd *d, const char *path)
+static bool
+same_str(const char *a, const char *b)
 {
-	struct pot_conf *c = conf_load(path, true);
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void
+reload(struct potd *d, const char *path, bool explicit)
+{
+	struct pot_conf *c = conf_load(path, explicit);
 	char err[512];
 
-	if (c == NULL) {
-		syslog(LOG_ERR, "reload: keeping the running configuration");
+	if (c == NULL || !issuer_ok(c->issuer)) {
+		syslog(LOG_ERR, "reload: %s; keeping the running configuration",
+		       c == NULL ? "bad configuration" : "bad issuer");
+		if (c != NULL) {
+			pot_conf_free(c);
+			free(c);
+		}
 		return;
 	}
-	if (strcmp(c->listen, d->conf->listen) != 0 || strcmp(c->state_dir, d->conf->state_dir) != 0)
-		syslog(LOG_WARNING, "reload: listen and state_dir changes need a restart");
+	if (!same_str(c->listen, d->conf->listen) || !same_str(c->state_dir, d->conf->state_dir) ||
+	    !same_str(c->tls_cert, d->conf->tls_cert) || !same_str(c->tls_key, d->conf->tls_key) ||
+	    !same_str(c->user, d->conf->user))
+		syslog(LOG_WARNING, "reload: listen, state_dir, tls_cert, tls_key and user take "
+		       "effect at the next start");
 	__atomic_store_n(&d->conf, c, __ATOMIC_RELEASE);	/* the old one stays allocated */
 	pthread_rwlock_wrlock(&d->ks_lock);
 	if (pot_keystore_reload(d->ks, err, sizeof(err)) != POT_OK)
@@ -426,7 +449,7 @@ main(int argc, char **argv)
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		if (sig == SIGHUP) {
-			reload(&d, path);
+			reload(&d, path, explicit);
 			__atomic_store_n(&admin.conf, d.conf, __ATOMIC_RELEASE);
 		}
 		if (potd_now() - last_purge >= PURGE_EVERY) {

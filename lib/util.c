@@ -237,3 +237,16 @@ out:
 		close(fd);
 	return r;
 }
+
+const char *
+pot_log_safe(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	if (s == NULL || *s == '\0')
+		return "-";
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (s[i] > 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\') ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}

@@ -6,6 +6,7 @@
 #include <security/pam_ext.h>
 
 #include "pam_pot.h"
+#include "pot/util.h"
 
 static const char *
 pam_result_name(int r)
@@ -25,20 +26,6 @@ pam_result_name(int r)
 	return "PAM_?";
 }
 
-/* Copies s for a log line: printable ASCII except space, quotes and backslash; "-" if empty. */
-static const char *
-log_safe(const char *s, char *buf, size_t len)
-{
-	size_t i;
-
-	if (s == NULL || *s == '\0')
-		return "-";
-	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
-		buf[i] = (s[i] > 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\') ? s[i] : '?';
-	buf[i] = '\0';
-	return buf;
-}
-
 void
 pot_log_decision(pam_handle_t *pamh, const char *fn, int result, const char *reason,
 		 const char *user, const char *jti, const char *client_id)
@@ -51,9 +38,9 @@ pot_log_decision(pam_handle_t *pamh, const char *fn, int result, const char *rea
 	pam_syslog(pamh, result == PAM_SUCCESS ? LOG_INFO : LOG_NOTICE,
 		   "%s result=%s reason=\"%s\" user=%s service=%s rhost=%s jti=%s client_id=%s",
 		   fn, pam_result_name(result), reason,
-		   log_safe(user, b_user, sizeof(b_user)),
-		   log_safe(service, b_svc, sizeof(b_svc)),
-		   log_safe(rhost, b_rhost, sizeof(b_rhost)),
-		   log_safe(jti, b_jti, sizeof(b_jti)),
-		   log_safe(client_id, b_cid, sizeof(b_cid)));
+		   pot_log_safe(user, b_user, sizeof(b_user)),
+		   pot_log_safe(service, b_svc, sizeof(b_svc)),
+		   pot_log_safe(rhost, b_rhost, sizeof(b_rhost)),
+		   pot_log_safe(jti, b_jti, sizeof(b_jti)),
+		   pot_log_safe(client_id, b_cid, sizeof(b_cid)));
 }

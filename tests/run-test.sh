@@ -34,4 +34,12 @@ case "$t" in
 		UID_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1 POT_RUN="$run" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 	;;
 esac
+# pam_wrapper picks its /tmp/pam.X directory when a process starts, and gives up when
+# another process starting at the same moment took the same name: the tests that start
+# pam_wrapper processes run one at a time.
+case "$t" in
+*/pam/test_pam_pot | */helper/test_potd.sh | */e2e/sshd.sh)
+	exec flock -w 900 "${TMPDIR:-/tmp}/pot-pam-wrapper.lock" timeout -k 10 "$limit" "$@"
+	;;
+esac
 exec timeout -k 10 "$limit" "$@"

@@ -40,6 +40,12 @@ const char *pot_skip_prefix(const char *s, const char *prefix);
 int pot_file_read(const char *path, uid_t owner, size_t max, char **buf, size_t *len,
 		  struct stat *st, char *err, size_t errlen);
 
+/*
+ * s made safe for a log line, in buf: printable ASCII except space, quotes and backslash
+ * (each becomes '?'), truncated to fit; "-" when s is NULL or empty.
+ */
+const char *pot_log_safe(const char *s, char *buf, size_t len);
+
 /* printf into err, truncating; returns r so callers can `return pot_fail(...)`. */
 int pot_fail(int r, char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
