@@ -147,6 +147,22 @@ listen_socket(const struct pot_conf *c)
 	return fd;
 }
 
+/* The refresh-token socket, bound before privileges are dropped, owned by `user`. */
+static int
+sock_open(const struct pot_conf *c)
+{
+	struct passwd *pw = geteuid() == 0 ? getpwnam(c->user) : NULL;
+	int fd;
+
+	if (geteuid() == 0 && pw == NULL)
+		die("user = %s: no such account (create it, e.g. adduser --system %s)", c->user, c->user);
+	fd = potd_sock_open(c->socket, pw != NULL ? pw->pw_uid : getuid(),
+			    pw != NULL ? pw->pw_gid : getgid());
+	if (fd == -1)
+		die("cannot create the socket %s (see above)", c->socket);
+	return fd;
+}
+
 /* As root: make state_dir ours-to-be, then become `user` for good. */
 static void
 drop_privileges(const struct pot_conf *c)
@@ -385,7 +401,7 @@ main(int argc, char **argv)
 	char err[512], storedir[4096];
 	struct MHD_Daemon *mhd;
 	sigset_t sigs;
-	int opt, fd, sig;
+	int opt, fd, sock_fd, sig;
 	int64_t last_purge = 0;
 
 	while ((opt = getopt_long(argc, argv, "c:f", lo, NULL)) != -1) {
@@ -407,6 +423,7 @@ main(int argc, char **argv)
 	if (!issuer_ok(d.conf->issuer))
 		die("issuer = %s: must be http(s)://host[:port] without a path", d.conf->issuer);
 	fd = listen_socket(d.conf);
+	sock_fd = sock_open(d.conf);
 	drop_privileges(d.conf);
 	if (geteuid() == 0 || getuid() == 0)
 		die("refusing to serve as root");
@@ -440,6 +457,8 @@ main(int argc, char **argv)
 	admin_start(&d);
 	if ((mhd = http_start(&d, fd)) == NULL)
 		die("cannot start the HTTP server on %s", d.conf->listen);
+	if (potd_sock_start(&d, sock_fd) != 0)
+		die("cannot serve the socket %s", d.conf->socket);
 	syslog(LOG_INFO, "serving %s on %s%s as uid %lu", d.conf->issuer, d.conf->listen,
 	       d.conf->tls_cert != NULL ? " (TLS)" : "", (unsigned long)getuid());
 	for (;;) {
@@ -460,6 +479,8 @@ main(int argc, char **argv)
 	}
 	syslog(LOG_INFO, "%s: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_stop(mhd);
+	potd_sock_stop();
+	unlink(d.conf->socket);
 	admin_stop(&d);
 	pot_store_close(d.store);
 	pot_keystore_free(d.ks);

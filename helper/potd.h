@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -129,6 +130,11 @@ bool potd_scope_subset(const char *want, const char *allowed);
 /* The scopes of want that user may be granted by the scope.NAME policy, into out. */
 int potd_scope_policy(const struct pot_conf *conf, const char *user, const char *want,
 		      char *out, size_t outlen);
+
+/* sock.c: refresh-token checks for pam_pot on the UNIX socket */
+int potd_sock_open(const char *path, uid_t owner, gid_t group);
+int potd_sock_start(struct potd *d, int fd);
+void potd_sock_stop(void);
 
 /* metrics.c */
 struct potd_metrics *potd_metrics_new(void);

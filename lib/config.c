@@ -40,6 +40,7 @@ static const struct conf_key conf_keys[] = {
 	UINT_KEY(code_ttl, 10, 600),
 	UINT_KEY(leeway, 0, 300),
 	UINT_KEY(key_activation_delay, 0, 604800),
+	UINT_KEY(socket_timeout, 1, 30),
 };
 
 static int
@@ -64,6 +65,7 @@ pot_conf_init(struct pot_conf *c)
 	c->code_ttl = 60;
 	c->leeway = 30;
 	c->key_activation_delay = 600;
+	c->socket_timeout = 3;
 	if (set_str(&c->issuer, "http://127.0.0.1:8740") != 0 ||
 	    set_str(&c->audience, "pot") != 0 ||
 	    set_str(&c->state_dir, "/var/lib/pot") != 0 ||

@@ -199,19 +199,33 @@ pot_err_to_pam(int r)
 	return PAM_AUTH_ERR;
 }
 
-/* A refresh token is potd's to check; until potd's socket is connected, it cannot be. */
+/*
+ * A refresh token is potd's to check, over its socket. Failures ask the application for
+ * a delay (pam_fail_delay): online guesses stay slow whatever potd's own limits.
+ */
 static int
-refresh_check(pam_handle_t *pamh, const struct pot_opts *o, const char *user)
+refresh_check(pam_handle_t *pamh, const struct pot_opts *o, const char *user, const char *tok,
+	      struct pot_claims *claims)
 {
+	const char *why = NULL;
+	char reason[400];
+	int r, rc;
+
 	if (o->no_refresh) {
 		pot_log_decision(pamh, "auth", PAM_AUTH_ERR, "refresh token refused (no_refresh)",
 				 user, NULL, NULL);
 		return PAM_AUTH_ERR;
 	}
-	pot_log_decision(pamh, "auth", PAM_AUTHINFO_UNAVAIL,
-			 "refresh token: potd is not there yet (socket checks not built)",
-			 user, NULL, NULL);
-	return PAM_AUTHINFO_UNAVAIL;
+	r = pot_refresh_check(pamh, o, user, tok, claims, &why);
+	if (r == POT_OK)
+		return PAM_SUCCESS;
+	rc = r == POT_ERR_UNAVAILABLE ? PAM_AUTHINFO_UNAVAIL : r == POT_ERR_ALLOC ? PAM_BUF_ERR :
+	     PAM_AUTH_ERR;
+	if (rc == PAM_AUTH_ERR)
+		(void)pam_fail_delay(pamh, 1000000);
+	snprintf(reason, sizeof(reason), "refresh token: %s", why);
+	pot_log_decision(pamh, "auth", rc, reason, user, NULL, NULL);
+	return rc;
 }
 
 /* A verified token: the user it names, then the scopes this service needs. */
@@ -321,7 +335,8 @@ pot_auth_run(pam_handle_t *pamh, const struct pot_opts *o)
 		goto out;
 	}
 	if (pot_skip_prefix(tok, POT_RT_PREFIX) != NULL) {
-		rc = refresh_check(pamh, o, user);
+		if ((rc = refresh_check(pamh, o, user, tok, &claims)) == PAM_SUCCESS)
+			rc = claims_decide(pamh, o, user, &claims);
 		goto out;
 	}
 	if (o->debug)

@@ -17,7 +17,7 @@
 
 /* pot.conf keys a module argument may override. */
 static const char *const conf_args[] = {
-	"issuer", "audience", "jwks", "socket", "leeway", "user_claim", NULL
+	"issuer", "audience", "jwks", "socket", "socket_timeout", "leeway", "user_claim", NULL
 };
 
 static bool

@@ -42,6 +42,15 @@ int pot_auth_run(pam_handle_t *pamh, const struct pot_opts *o);
 int pot_acct_run(pam_handle_t *pamh, const struct pot_opts *o);
 int pot_session_open(pam_handle_t *pamh, const struct pot_opts *o);
 
+/*
+ * refresh.c: potd checks a refresh token over its socket. POT_OK fills *out (user,
+ * scope, client_id, exp); POT_ERR_UNAVAILABLE when potd cannot be reached or answer;
+ * POT_ERR_USER, POT_ERR_DENIED otherwise. *why is a log-safe reason.
+ */
+struct pot_claims;
+int pot_refresh_check(pam_handle_t *pamh, const struct pot_opts *o, const char *user,
+		      const char *token, struct pot_claims *out, const char **why);
+
 /* scope.c: are all required scopes (templates expanded) in `granted`? */
 int pot_scopes_check(pam_handle_t *pamh, const char *required, const char *user,
 		     const char *granted, char *missing, size_t missinglen);

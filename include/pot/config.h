@@ -37,6 +37,7 @@ struct pot_conf {
 	unsigned long code_ttl;
 	unsigned long leeway;
 	unsigned long key_activation_delay;
+	unsigned long socket_timeout;	/* seconds pam_pot waits for potd's socket */
 	struct pot_trust *trust;
 	size_t ntrust;
 	struct pot_scope_rule *scopes;

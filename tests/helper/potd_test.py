@@ -215,6 +215,11 @@ class Potd:
             self._write("faketime", "+0\n")
         self.write_conf()
 
+    @property
+    def socket(self):
+        """potd's refresh-token socket, in a directory of its own that potd creates."""
+        return os.path.join(self.dir, "run", "potd.sock")
+
     def _write(self, rel, text, mode=0o644):
         path = os.path.join(self.dir, rel)
         with open(path, "w") as f:
@@ -225,8 +230,8 @@ class Potd:
     def write_conf(self, extra=None):
         self._write("pot.conf", (
             "issuer = %s\nlisten = 127.0.0.1:%d\nstate_dir = %s\njwks = %s\nuser = nobody\n"
-            "login_service = potd-test\n%s%s\n") % (
-                self.issuer, self.port, self.state, self.jwks, SCOPES,
+            "socket = %s\nlogin_service = potd-test\n%s%s\n") % (
+                self.issuer, self.port, self.state, self.jwks, self.socket, SCOPES,
                 self.extra_conf if extra is None else extra))
 
     def env(self, preload=True):

@@ -23,6 +23,7 @@ issuer = http://127.0.0.1:$port
 listen = 127.0.0.1:$port
 state_dir = $tmp/state
 jwks = $tmp/state/jwks.json
+socket = $tmp/run/potd.sock
 user = nobody
 EOF
 chmod 0644 "$tmp/pot.conf"

@@ -35,7 +35,7 @@ for want in \
 	'auth result=PAM_USER_UNKNOWN reason="unknown user" user=mallory' \
 	'auth result=PAM_AUTH_ERR reason="a client'"'"'s own token (sub = client_id), not a user'"'"'s" user=alice' \
 	'auth result=PAM_PERM_DENIED reason="root not allowed (no allow_root)" user=root' \
-	'auth result=PAM_AUTHINFO_UNAVAIL reason="refresh token: potd is not there yet' \
+	'auth result=PAM_AUTHINFO_UNAVAIL reason="refresh token: cannot connect to ' \
 	'auth result=PAM_AUTH_ERR reason="refresh token refused (no_refresh)"' \
 	'unknown module argument `frobnicate`' \
 	'bad.conf:2: unknown key `frobnicate`' \

@@ -48,8 +48,10 @@ write_conf(const char *extra)
 		 "audience = pot\n"
 		 "jwks = %s\n"
 		 "trust = " PLAT " %s\n"
+		 "socket = %s/no-potd.sock\n"
+		 "socket_timeout = 1\n"
 		 "leeway = 30\n%s",
-		 path_jwks, path_plat, extra != NULL ? extra : "");
+		 path_jwks, path_plat, run_dir, extra != NULL ? extra : "");
 	mint_write_file(path_conf, text, 0644);
 }
 

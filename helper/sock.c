@@ -1,0 +1,381 @@
+/*
+ * sock.c — refresh-token logins for pam_pot on potd's UNIX socket (`socket`, 0666 in a
+ * 0755 directory owned by potd's user). One JSON object per line, at most 4096 bytes,
+ * one reply per request, several requests per connection:
+ *   {"op":"check","token":"pot_rt_…","user":"alice","service":"sshd","rhost":"…"}
+ *   -> {"ok":true,"sub":"alice","scope":"…","client_id":"…","exp":…}
+ *    | {"ok":false,"error":"invalid_token"|"user_mismatch"|"rate_limited"|"bad_request"}
+ * A successful check slides the token's expiry like a refresh (never past refresh_max)
+ * and never rotates it. To keep checks cheap the expiry is written when it would move by
+ * at least SLIDE_STEP seconds: a durable write per token per minute, not per login.
+ * Failed checks count per peer uid and per user; past the limit, failures answer
+ * rate_limited, but a valid token is always accepted: with 256 random bits guessing is
+ * hopeless, and nobody can lock a user out by failing on purpose. Each worker thread
+ * runs its own epoll set; idle and half-open connections are closed after IDLE_SECONDS.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "potd.h"
+#include "pot/err.h"
+#include "pot/secret.h"
+#include "pot/util.h"
+
+#define LINE_MAX_BYTES	4096
+#define IDLE_SECONDS	10
+#define MAX_CONNS	1024	/* per worker */
+#define WORKERS		2
+#define SLIDE_STEP	60
+
+struct conn {
+	int fd;
+	uid_t uid;
+	pid_t pid;
+	int64_t last;
+	size_t len;
+	char buf[LINE_MAX_BYTES + 1];
+	struct conn *next;
+};
+
+struct worker {
+	struct potd *d;
+	int listen_fd;
+	int ep;
+	pthread_t thread;
+	struct conn *conns;
+	size_t nconns;
+};
+
+static struct worker workers[WORKERS];
+static volatile int sock_stopping;
+
+/* --- creating the socket (as root, before privileges are dropped) ------------------ */
+
+int
+potd_sock_open(const char *path, uid_t owner, gid_t group)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *copy, *dir;
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path) || path[0] != '/') {
+		syslog(LOG_ERR, "socket = %s: must be an absolute path shorter than %zu", path,
+		       sizeof(sa.sun_path));
+		return -1;
+	}
+	if ((copy = strdup(path)) == NULL)
+		return -1;
+	dir = dirname(copy);
+	if (mkdir(dir, 0755) == 0) {
+		if (geteuid() == 0 && (chown(dir, owner, group) != 0 || chmod(dir, 0755) != 0)) {
+			syslog(LOG_ERR, "%s: %m", dir);
+			free(copy);
+			return -1;
+		}
+	} else if (errno != EEXIST || lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+		   (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		syslog(LOG_ERR, "%s: not a directory writable only by its owner", dir);
+		free(copy);
+		return -1;
+	}
+	free(copy);
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);				/* stale, from a previous run */
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0666) != 0 ||
+	    (geteuid() == 0 && chown(path, owner, group) != 0) || listen(fd, 256) != 0) {
+		syslog(LOG_ERR, "socket %s: %m", path);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* --- one check ---------------------------------------------------------------------- */
+
+static json_t *
+failure(const char *error)
+{
+	return json_pack("{s:b, s:s}", "ok", 0, "error", error);
+}
+
+/* Is the token good for user? Fills *rt (expiry slid) and the granted scope. */
+static const char *
+check_token(struct potd *d, const char *token, const char *user, struct pot_rt *rt,
+	    char *granted, size_t grantedlen)
+{
+	unsigned char id[POT_ID_LEN];
+	struct pot_grant g;
+	int64_t now = potd_now(), want;
+	int rc;
+
+	if (!pot_secret_well_formed(token, POT_RT_PREFIX) ||
+	    pot_secret_id(pot_keystore_pepper(d->ks), token, id) != POT_OK)
+		return "invalid_token";
+	if ((rc = pot_store_rt_get(d->store, id, rt)) != POT_OK)
+		return rc == POT_ERR_NOT_FOUND ? "invalid_token" : "unavailable";
+	if (rt->state != POT_RT_ACTIVE || now >= rt->expires || now >= rt->abs_expires)
+		return "invalid_token";
+	if (pot_store_grant_get(d->store, rt->grant, &g) != POT_OK || g.revoked)
+		return "invalid_token";
+	if (strcmp(rt->user, user) != 0)
+		return "user_mismatch";
+	want = now + (int64_t)d->conf->refresh_ttl;
+	if (want > rt->abs_expires)
+		want = rt->abs_expires;
+	if (want - rt->expires >= SLIDE_STEP &&
+	    (rc = pot_store_rt_check(d->store, id, now, (int64_t)d->conf->refresh_ttl, rt)) != POT_OK)
+		return rc == POT_ERR_STORE ? "unavailable" : "invalid_token";
+	if (potd_scope_policy(d->conf, user, rt->scope, granted, grantedlen) != POT_OK)
+		return "invalid_token";
+	return NULL;
+}
+
+static json_t *
+handle(struct potd *d, const struct conn *cn, const char *line, size_t len)
+{
+	char granted[POT_SCOPE_MAX], key[POT_NAME_MAX + 16], s_user[POT_NAME_MAX], s_svc[64],
+	     s_rhost[128];
+	const char *op, *token, *user, *service = NULL, *rhost = NULL, *error;
+	unsigned limited;
+	json_error_t jerr;
+	struct pot_rt rt;
+	json_t *req, *rep;
+
+	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (req == NULL || json_unpack_ex(req, &jerr, 0, "{s:s, s:s, s:s, s?s, s?s}", "op", &op,
+					  "token", &token, "user", &user, "service", &service,
+					  "rhost", &rhost) != 0 ||
+	    strcmp(op, "check") != 0 || *user == '\0' || strlen(user) >= POT_NAME_MAX) {
+		syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: bad request (line %d: %s)",
+		       (unsigned long)cn->uid, (long)cn->pid, jerr.line, jerr.text);
+		json_decref(req);
+		return failure("bad_request");
+	}
+	memset(&rt, 0, sizeof(rt));
+	error = check_token(d, token, user, &rt, granted, sizeof(granted));
+	if (error != NULL && strcmp(error, "unavailable") != 0) {
+		snprintf(key, sizeof(key), "sock-uid:%lu", (unsigned long)cn->uid);
+		limited = potd_throttle_check(d->throttle, key, potd_now());
+		potd_throttle_fail(d->throttle, key, potd_now());
+		snprintf(key, sizeof(key), "sock-user:%s", user);
+		limited |= potd_throttle_check(d->throttle, key, potd_now());
+		potd_throttle_fail(d->throttle, key, potd_now());
+		if (limited != 0)
+			error = "rate_limited";
+	}
+	syslog(error == NULL ? LOG_INFO : LOG_NOTICE,
+	       "check: peer uid=%lu pid=%ld user=%s service=%s rhost=%s result=%s client_id=%s grant=%s",
+	       (unsigned long)cn->uid, (long)cn->pid, pot_log_safe(user, s_user, sizeof(s_user)),
+	       pot_log_safe(service, s_svc, sizeof(s_svc)), pot_log_safe(rhost, s_rhost, sizeof(s_rhost)),
+	       error != NULL ? error : "ok", rt.client_id[0] != '\0' ? rt.client_id : "-",
+	       rt.grant[0] != '\0' ? rt.grant : "-");
+	if (error == NULL)
+		rep = json_pack("{s:b, s:s, s:s, s:s, s:I}", "ok", 1, "sub", rt.user, "scope", granted,
+				"client_id", rt.client_id, "exp", (json_int_t)rt.expires);
+	else
+		rep = failure(strcmp(error, "unavailable") == 0 ? "unavailable" : error);
+	json_decref(req);		/* the token was in it: jansson frees, we cannot wipe */
+	pot_wipe(&rt, sizeof(rt));
+	return rep;
+}
+
+/* --- connections ---------------------------------------------------------------------- */
+
+static void
+conn_close(struct worker *w, struct conn *cn)
+{
+	struct conn **pp;
+
+	for (pp = &w->conns; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == cn) {
+			*pp = cn->next;
+			break;
+		}
+	epoll_ctl(w->ep, EPOLL_CTL_DEL, cn->fd, NULL);
+	close(cn->fd);
+	pot_wipe(cn, sizeof(*cn));
+	free(cn);
+	w->nconns--;
+}
+
+static bool
+send_line(int fd, json_t *rep)
+{
+	char *text = rep != NULL ? json_dumps(rep, JSON_COMPACT) : NULL;
+	size_t len, off = 0;
+	ssize_t n;
+	bool ok = text != NULL;
+
+	json_decref(rep);
+	if (!ok)
+		return false;
+	len = strlen(text);
+	text[len++] = '\n';		/* json_dumps left room: replace the NUL, send len bytes */
+	while (off < len) {
+		n = send(fd, text + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n <= 0) {		/* a peer that does not read its replies is dropped */
+			ok = false;
+			break;
+		}
+		off += (size_t)n;
+	}
+	free(text);
+	return ok;
+}
+
+/* Reads what is there and answers every complete line; false: close the connection. */
+static bool
+conn_read(struct worker *w, struct conn *cn)
+{
+	char *nl;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(cn->fd, cn->buf + cn->len, LINE_MAX_BYTES + 1 - cn->len, MSG_DONTWAIT);
+		if (n == 0)
+			return false;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		cn->len += (size_t)n;
+		cn->last = potd_now();
+		while ((nl = memchr(cn->buf, '\n', cn->len)) != NULL) {
+			size_t linelen = (size_t)(nl - cn->buf);
+
+			if (!send_line(cn->fd, handle(w->d, cn, cn->buf, linelen)))
+				return false;
+			pot_wipe(cn->buf, linelen + 1);
+			memmove(cn->buf, nl + 1, cn->len - linelen - 1);
+			cn->len -= linelen + 1;
+		}
+		if (cn->len > LINE_MAX_BYTES) {		/* no newline within the limit */
+			syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: line longer than %d bytes",
+			       (unsigned long)cn->uid, (long)cn->pid, LINE_MAX_BYTES);
+			send_line(cn->fd, failure("bad_request"));
+			return false;
+		}
+	}
+}
+
+static void
+conn_accept(struct worker *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *cn;
+	int fd;
+
+	while ((fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) != -1) {
+		if (w->nconns >= MAX_CONNS || (cn = calloc(1, sizeof(*cn))) == NULL) {
+			close(fd);
+			continue;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+			cred.uid = (uid_t)-1;
+			cred.pid = -1;
+		}
+		cn->fd = fd;
+		cn->uid = cred.uid;
+		cn->pid = cred.pid;
+		cn->last = potd_now();
+		ev.data.ptr = cn;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			close(fd);
+			free(cn);
+			continue;
+		}
+		cn->next = w->conns;
+		w->conns = cn;
+		w->nconns++;
+	}
+}
+
+static void
+reap_idle(struct worker *w)
+{
+	struct conn *cn, *next;
+	int64_t now = potd_now();
+
+	for (cn = w->conns; cn != NULL; cn = next) {
+		next = cn->next;
+		if (now - cn->last >= IDLE_SECONDS)
+			conn_close(w, cn);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[64];
+	int64_t last_reap = potd_now();
+	int n, i;
+
+	while (!sock_stopping) {
+		n = epoll_wait(w->ep, evs, 64, 1000);
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL) {
+				conn_accept(w);
+				continue;
+			}
+			if (!conn_read(w, evs[i].data.ptr) ||
+			    (evs[i].events & (EPOLLHUP | EPOLLERR)) != 0)
+				conn_close(w, evs[i].data.ptr);
+		}
+		if (potd_now() != last_reap) {
+			last_reap = potd_now();
+			reap_idle(w);
+		}
+	}
+	while (w->conns != NULL)
+		conn_close(w, w->conns);
+	return NULL;
+}
+
+int
+potd_sock_start(struct potd *d, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
+	int i;
+
+	for (i = 0; i < WORKERS; i++) {
+		workers[i].d = d;
+		workers[i].listen_fd = fd;
+		if ((workers[i].ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+		    epoll_ctl(workers[i].ep, EPOLL_CTL_ADD, fd, &ev) != 0 ||
+		    pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+void
+potd_sock_stop(void)
+{
+	int i;
+
+	sock_stopping = 1;
+	for (i = 0; i < WORKERS; i++) {
+		if (workers[i].thread != 0)
+			pthread_join(workers[i].thread, NULL);
+		if (workers[i].ep > 0)
+			close(workers[i].ep);
+	}
+}
