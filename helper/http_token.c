@@ -215,7 +215,7 @@ grant_refresh(struct potd_req *r, struct MHD_Connection *c, const struct pot_cli
 		goto out;
 	}
 	potd_metrics_count(r->d->metrics, POTD_TOKENS_REFRESHED);
-	syslog(LOG_INFO, "token: refresh_token client=%s user=%s grant=%s %s", cl->id, cur.user,
+	syslog(LOG_DEBUG, "token: refresh_token client=%s user=%s grant=%s %s", cl->id, cur.user,
 	       cur.grant, outcome == POT_REFRESH_SLID ? "slid" :
 	       outcome == POT_REFRESH_ROTATED ? "rotated" : "re-answered within grace");
 	ret = potd_reply_tokens(c, at, expires_in, granted,
@@ -244,7 +244,7 @@ grant_client_credentials(struct potd_req *r, struct MHD_Connection *c, const str
 	if (potd_issue_at(r->d, cl->id, cl->id, scope, 0, NULL, &at, &expires_in) != POT_OK)
 		return potd_reply_error(c, 500, "server_error", "cannot sign");
 	potd_metrics_count(r->d->metrics, POTD_TOKENS_ISSUED);
-	syslog(LOG_INFO, "token: client_credentials client=%s scope=\"%s\"", cl->id, scope);
+	syslog(LOG_DEBUG, "token: client_credentials client=%s scope=\"%s\"", cl->id, scope);
 	ret = potd_reply_tokens(c, at, expires_in, scope, NULL);	/* no RT (§4.4.3) */
 	pot_secret_free(at);
 	return ret;

@@ -26,8 +26,10 @@ potd_issue_at(struct potd *d, const char *sub, const char *client_id, const char
 	*out = NULL;
 	p.exp = p.iat + (int64_t)d->conf->access_ttl;
 	pthread_rwlock_rdlock(&d->ks_lock);
-	if ((r = pot_keystore_signer(d->ks, p.iat, &key, &kid)) == POT_OK)
+	if ((r = pot_keystore_signer(d->ks, p.iat, &key, &kid)) == POT_OK) {
+		p.kid = kid;
 		r = pot_at_sign(key, &p, out);
+	}
 	pthread_rwlock_unlock(&d->ks_lock);
 	*expires_in = (int64_t)d->conf->access_ttl;
 	return r;

@@ -1,6 +1,9 @@
 /*
  * pot.c — the `pot` command: `pot [--config FILE] [--json] COMMAND ...`.
  *
+ * The user commands (`login`, `token`, `askpass`, `logout`, `status`) are parsed here and
+ * run by pot_user.c; only `login` reads pot.conf, for the default server (`issuer`).
+ *
  * Administration (`client`, `key`, `tokens`, `purge`) builds one request of admin.h and
  * sends it to potd over state_dir/admin.sock while potd runs; when nobody listens there,
  * it takes potd's lock on the store and runs the request itself, as potd's user. Exit
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "pot_user.h"
 #include "pot/err.h"
 #include "pot/util.h"
 
@@ -74,6 +78,16 @@ usage_fail(const char *fmt, ...)
 
 static const char usage_text[] =
 	"usage: pot [--config FILE] [--json] COMMAND [ARGS]\n"
+	"\n"
+	"Your tokens (kept in $XDG_CONFIG_HOME/pot/, by default ~/.config/pot/):\n"
+	"  pot login [--server URL] [--client-id ID] [--scope \"SCOPES\"] [--no-browser]\n"
+	"                 sign in with a browser (server: pot.conf's issuer; client: pot)\n"
+	"  pot token      print a valid access token, refreshing it when needed\n"
+	"  pot askpass [PROMPT]\n"
+	"                 the same, for SSH_ASKPASS and SUDO_ASKPASS (the prompt is ignored);\n"
+	"                 pot run as " POT_ASKPASS_NAME " (a link to it) is pot askpass\n"
+	"  pot status     who is signed in, with which scopes, until when\n"
+	"  pot logout     revoke the refresh token and delete the local tokens\n"
 	"\n"
 	"Administration (run as root or potd's user; safe while potd runs):\n"
 	"  pot client add NAME --redirect-uri URI... --scope \"SCOPES\" [--public] [--first-party]\n"
@@ -1051,6 +1065,133 @@ admin(const struct cmd *cmd, const struct cli *cli, json_t *req)
 	return r;
 }
 
+/* --- the user commands ---------------------------------------------------------------- */
+
+/* `login [--server URL] [--client-id ID] [--scope "..."] [--no-browser]` */
+static int
+user_login(struct cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "client-id", required_argument, NULL, 'i' },
+		{ "scope", required_argument, NULL, 'S' },
+		{ "no-browser", no_argument, NULL, 'n' },
+		COMMON_LONGOPTS, { NULL, 0, NULL, 0 }
+	};
+	struct pot_user_args ua = { .json = false };
+	struct pot_conf *conf = NULL;
+	char err[512];
+	int opt, r;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 's': ua.server = optarg; break;
+		case 'i': ua.client_id = optarg; break;
+		case 'S': ua.scope = optarg; break;
+		case 'n': ua.no_browser = true; break;
+		default:
+			if ((r = common_opt(cli, opt, argv)) != 0)
+				return r;
+		}
+	}
+	if ((r = positionals(argc, argv, 0, "")) != 0)
+		return r;
+	if (ua.client_id != NULL && ua.client_id[0] == '\0')
+		return usage_fail("--client-id cannot be empty");
+	if (ua.server != NULL && pot_url_check(ua.server, err, sizeof(err)) != POT_OK)
+		return usage_fail("--server %s", err);
+	if (ua.server == NULL) {		/* pot.conf's issuer */
+		if ((conf = conf_read(cli)) == NULL)
+			return 1;
+		ua.server = conf->issuer;
+	}
+	ua.json = cli->json;
+	r = pot_user_login(&ua);
+	if (conf != NULL) {
+		pot_conf_free(conf);
+		free(conf);
+	}
+	return r;
+}
+
+/* token, logout, status: only the common options. */
+static int
+user_plain(struct cli *cli, int argc, char **argv, struct pot_user_args *ua)
+{
+	static const struct option lo[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+	int opt, r;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		if ((r = common_opt(cli, opt, argv)) != 0)
+			return r;
+	}
+	if ((r = positionals(argc, argv, 0, "")) != 0)
+		return r;
+	memset(ua, 0, sizeof(*ua));
+	ua->json = cli->json;
+	return 0;
+}
+
+static int
+user_token(struct cli *cli, int argc, char **argv)
+{
+	struct pot_user_args ua;
+	int r = user_plain(cli, argc, argv, &ua);
+
+	return r != 0 ? r : pot_user_token(&ua, false);
+}
+
+/* ssh and sudo pass a prompt, which may start with `-`: no argument is an option here. */
+static int
+user_askpass(struct cli *cli, int argc, char **argv)
+{
+	struct pot_user_args ua = { .json = false };
+
+	(void)cli;
+	(void)argc;
+	(void)argv;
+	return pot_user_token(&ua, true);
+}
+
+static int
+user_logout(struct cli *cli, int argc, char **argv)
+{
+	struct pot_user_args ua;
+	int r = user_plain(cli, argc, argv, &ua);
+
+	return r != 0 ? r : pot_user_logout(&ua);
+}
+
+static int
+user_status(struct cli *cli, int argc, char **argv)
+{
+	struct pot_user_args ua;
+	int r = user_plain(cli, argc, argv, &ua);
+
+	return r != 0 ? r : pot_user_status(&ua);
+}
+
+static const char *
+pot_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
+
+static const struct user_cmd {
+	const char *name;
+	int (*run)(struct cli *, int, char **);
+} user_cmds[] = {
+	{ "login", user_login },
+	{ "token", user_token },
+	{ "askpass", user_askpass },
+	{ "logout", user_logout },
+	{ "status", user_status },
+};
+
 int
 main(int argc, char **argv)
 {
@@ -1063,7 +1204,11 @@ main(int argc, char **argv)
 	const struct cmd *cmd;
 	json_t *req = NULL;
 	int opt, words, r;
+	size_t i;
 
+	/* SSH_ASKPASS and SUDO_ASKPASS name a program, not a command line: pot-askpass -> pot */
+	if (argc > 0 && strcmp(pot_basename(argv[0]), POT_ASKPASS_NAME) == 0)
+		return user_askpass(&cli, argc, argv);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
 		if (opt == 'V') {
@@ -1080,6 +1225,12 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "help") == 0) {
 		fputs(usage_text, stdout);
 		return 0;
+	}
+	for (i = 0; i < sizeof(user_cmds) / sizeof(user_cmds[0]); i++) {
+		if (strcmp(argv[optind], user_cmds[i].name) == 0) {
+			r = user_cmds[i].run(&cli, argc - optind, argv + optind);
+			return r == HELP_SHOWN ? 0 : r;
+		}
 	}
 	if ((cmd = cmd_find(argc - optind, argv + optind, &words)) == NULL)
 		return EXIT_USAGE;

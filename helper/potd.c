@@ -53,7 +53,7 @@ die(const char *fmt, ...)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: potd [--config FILE] [--foreground]\n");
+	fprintf(f, "usage: potd [--config FILE] [--foreground] [--debug]\n");
 }
 
 static struct pot_conf *
@@ -346,6 +346,11 @@ http_start(struct potd *d, int fd)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 			 MHD_USE_ITC;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	/*
+	 * More threads than cores: a thread waiting for its commit to reach the disk is
+	 * not using a core, and concurrent commits share one flush (store.c, store_run).
+	 */
+	unsigned pool = (unsigned)(cores > 0 ? cores : 2) * 8;
 	char *cert = NULL, *key = NULL;
 	struct MHD_Daemon *mhd;
 
@@ -356,7 +361,7 @@ http_start(struct potd *d, int fd)
 	}
 	mhd = MHD_start_daemon(flags, 0, NULL, NULL, potd_http_access, d,
 			       MHD_OPTION_LISTEN_SOCKET, fd,
-			       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cores > 0 ? cores : 2),
+			       MHD_OPTION_THREAD_POOL_SIZE, pool,
 			       MHD_OPTION_CONNECTION_LIMIT, 1024u,
 			       MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
@@ -391,12 +396,13 @@ main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = POT_CONF_DEFAULT;
-	bool explicit = false, foreground = false;
+	bool explicit = false, foreground = false, debug = false;
 	struct potd d = { 0 };
 	char err[512], storedir[4096];
 	struct MHD_Daemon *mhd;
@@ -404,10 +410,11 @@ main(int argc, char **argv)
 	int opt, fd, sock_fd, sig;
 	int64_t last_purge = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:f", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:fd", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; explicit = true; break;
 		case 'f': foreground = true; break;
+		case 'd': debug = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("potd %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -418,6 +425,13 @@ main(int argc, char **argv)
 		return 2;
 	}
 	openlog("potd", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	/*
+	 * Every grant of a code, reuse, revocation, sign-in and check is logged; the lines per
+	 * client_credentials and refresh request are LOG_DEBUG, off unless --debug: at
+	 * thousands a second they cost a third of a token's CPU and would be rate-limited
+	 * by journald anyway (/metrics counts them).
+	 */
+	setlogmask(debug ? LOG_UPTO(LOG_DEBUG) : LOG_UPTO(LOG_INFO));
 	if ((d.conf = conf_load(path, explicit)) == NULL)
 		return 1;
 	if (!issuer_ok(d.conf->issuer))

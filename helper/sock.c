@@ -12,6 +12,10 @@
  * rate_limited, but a valid token is always accepted: with 256 random bits guessing is
  * hopeless, and nobody can lock a user out by failing on purpose. Each worker thread
  * runs its own epoll set; idle and half-open connections are closed after IDLE_SECONDS.
+ * Any local user may connect, so the connections never take more than a quarter of
+ * RLIMIT_NOFILE: the store (Berkeley DB panics when it cannot open a file) and the HTTP
+ * server keep theirs. Out of descriptors all the same, a worker stops accepting for a
+ * second rather than spin.
  */
 #include "config.h"
 
@@ -23,10 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "potd.h"
@@ -44,7 +50,7 @@ struct conn {
 	int fd;
 	uid_t uid;
 	pid_t pid;
-	int64_t last;
+	int64_t last;		/* monotonic seconds of the last data received */
 	size_t len;
 	char buf[LINE_MAX_BYTES + 1];
 	struct conn *next;
@@ -57,10 +63,25 @@ struct worker {
 	pthread_t thread;
 	struct conn *conns;
 	size_t nconns;
+	bool paused;		/* out of descriptors: the listening socket left the epoll set */
 };
 
 static struct worker workers[WORKERS];
+static size_t max_conns = MAX_CONNS;	/* per worker: at most a quarter of RLIMIT_NOFILE */
 static volatile int sock_stopping;
+
+/*
+ * Idle time is measured on the monotonic clock: a step of the wall clock must neither
+ * close every connection at once nor keep idle ones open.
+ */
+static int64_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
 
 /* --- creating the socket (as root, before privileges are dropped) ------------------ */
 
@@ -254,7 +275,7 @@ conn_read(struct worker *w, struct conn *cn)
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR;
 		cn->len += (size_t)n;
-		cn->last = potd_now();
+		cn->last = mono_now();
 		while ((nl = memchr(cn->buf, '\n', cn->len)) != NULL) {
 			size_t linelen = (size_t)(nl - cn->buf);
 
@@ -283,7 +304,7 @@ conn_accept(struct worker *w)
 	int fd;
 
 	while ((fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) != -1) {
-		if (w->nconns >= MAX_CONNS || (cn = calloc(1, sizeof(*cn))) == NULL) {
+		if (w->nconns >= max_conns || (cn = calloc(1, sizeof(*cn))) == NULL) {
 			close(fd);
 			continue;
 		}
@@ -294,7 +315,7 @@ conn_accept(struct worker *w)
 		cn->fd = fd;
 		cn->uid = cred.uid;
 		cn->pid = cred.pid;
-		cn->last = potd_now();
+		cn->last = mono_now();
 		ev.data.ptr = cn;
 		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
 			close(fd);
@@ -305,13 +326,18 @@ conn_accept(struct worker *w)
 		w->conns = cn;
 		w->nconns++;
 	}
+	if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) &&
+	    epoll_ctl(w->ep, EPOLL_CTL_DEL, w->listen_fd, NULL) == 0) {
+		syslog(LOG_WARNING, "socket: accept: %m; not accepting for a second");
+		w->paused = true;
+	}
 }
 
 static void
 reap_idle(struct worker *w)
 {
 	struct conn *cn, *next;
-	int64_t now = potd_now();
+	int64_t now = mono_now();
 
 	for (cn = w->conns; cn != NULL; cn = next) {
 		next = cn->next;
@@ -324,8 +350,8 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct epoll_event evs[64];
-	int64_t last_reap = potd_now();
+	struct epoll_event evs[64], lev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
+	int64_t last_reap = mono_now();
 	int n, i;
 
 	while (!sock_stopping) {
@@ -339,9 +365,11 @@ worker_main(void *arg)
 			    (evs[i].events & (EPOLLHUP | EPOLLERR)) != 0)
 				conn_close(w, evs[i].data.ptr);
 		}
-		if (potd_now() != last_reap) {
-			last_reap = potd_now();
+		if (mono_now() != last_reap) {
+			last_reap = mono_now();
 			reap_idle(w);
+			if (w->paused && epoll_ctl(w->ep, EPOLL_CTL_ADD, w->listen_fd, &lev) == 0)
+				w->paused = false;
 		}
 	}
 	while (w->conns != NULL)
@@ -353,8 +381,12 @@ int
 potd_sock_start(struct potd *d, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
+	struct rlimit rl;
 	int i;
 
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 / WORKERS < max_conns)
+		max_conns = rl.rlim_cur / 4 / WORKERS > 0 ? rl.rlim_cur / 4 / WORKERS : 1;
 	for (i = 0; i < WORKERS; i++) {
 		workers[i].d = d;
 		workers[i].listen_fd = fd;
@@ -362,6 +394,7 @@ potd_sock_start(struct potd *d, int fd)
 		    epoll_ctl(workers[i].ep, EPOLL_CTL_ADD, fd, &ev) != 0 ||
 		    pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
 			return -1;
+		(void)pthread_setname_np(workers[i].thread, "potd-sock");	/* top -H, tests */
 	}
 	return 0;
 }

@@ -77,6 +77,7 @@ struct pot_store {
 	DB_ENV *env;
 	DB *db[S_NDB];
 	int lockfd;
+	bool durable;
 	pthread_mutex_t mu;		/* guards msg */
 	char msg[STORE_MSG_MAX];	/* the last failure, for pot_store_strerror */
 };
@@ -836,8 +837,17 @@ store_run(struct pot_store *s, const char *what, store_fn fn, void *arg)
 		}
 		r = fn(s, txn, arg);
 		if (r == POT_OK || r == POT_ERR_REPLAY) {
-			if ((rc = txn->commit(txn, 0)) != 0)
+			/*
+			 * Group commit: the commit releases its locks without waiting for the
+			 * disk, then the log is flushed before the caller hears success. A
+			 * commit that held its record locks through the fsync made every other
+			 * writer of that page wait for it; now concurrent commits share flushes
+			 * and nothing is acknowledged before it is on disk.
+			 */
+			if ((rc = txn->commit(txn, s->durable ? DB_TXN_NOSYNC : 0)) != 0)
 				r = store_dberr(s, "txn_commit", rc);
+			else if (s->durable && (rc = s->env->log_flush(s->env, NULL)) != 0)
+				r = store_dberr(s, "log_flush", rc);
 		} else if ((rc = txn->abort(txn)) != 0) {
 			r = store_dberr(s, "txn_abort", rc);
 			if (r == STORE_RETRY)
@@ -1155,6 +1165,7 @@ pot_store_open(const char *dir, bool durable, struct pot_store **out, char *err,
 		goto out;
 	}
 	s->lockfd = -1;
+	s->durable = durable;
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
 		s = NULL;

@@ -409,8 +409,11 @@ pot_at_sign(EVP_PKEY *pkey, const struct pot_at_params *p, char **out)
 	*out = NULL;
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return POT_ERR_CRYPTO;
-	if ((r = pot_jwk_thumbprint(pkey, &kid)) != POT_OK ||
-	    (r = pot_b64url_encode(rnd, sizeof(rnd), &rnd64)) != POT_OK)
+	if (p->kid != NULL)		/* the signer knows it: a thumbprint per token costs */
+		r = (kid = strdup(p->kid)) != NULL ? POT_OK : POT_ERR_ALLOC;
+	else
+		r = pot_jwk_thumbprint(pkey, &kid);
+	if (r != POT_OK || (r = pot_b64url_encode(rnd, sizeof(rnd), &rnd64)) != POT_OK)
 		goto out;
 	if (p->grant == NULL) {
 		jti = rnd64;

@@ -55,27 +55,33 @@ wait_for(int fd, short events, int64_t deadline)
 	}
 }
 
+/*
+ * A UNIX socket connects at once or not at all: there is no connect in progress to wait
+ * for, and EAGAIN means potd's listen backlog is full (potd busy or stalled). So try
+ * again until the deadline.
+ */
 static int
 sock_connect(const char *path, int64_t deadline, char *why, size_t whylen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, e;
-	socklen_t len = sizeof(e);
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return pot_fail(-1, why, whylen, "socket path too long");
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) == -1)
 		return pot_fail(-1, why, whylen, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		return fd;
-	if ((errno == EINPROGRESS || errno == EAGAIN) && wait_for(fd, POLLOUT, deadline) &&
-	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0)
-		return fd;
-	pot_fail(-1, why, whylen, "cannot connect to %s: %s", path,
-		 errno == EAGAIN || errno == EINPROGRESS ? "timed out" : strerror(errno));
-	close(fd);
-	return -1;
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		e = errno;
+		if (e != EAGAIN || now_ms() >= deadline) {
+			pot_fail(-1, why, whylen, "cannot connect to %s: %s", path,
+				 e == EAGAIN ? "potd busy, timed out" : strerror(e));
+			close(fd);
+			return -1;
+		}
+		(void)poll(NULL, 0, 10);
+	}
+	return fd;
 }
 
 static bool
@@ -171,7 +177,7 @@ int
 pot_refresh_check(pam_handle_t *pamh, const struct pot_opts *o, const char *user,
 		  const char *token, struct pot_claims *out, const char **why)
 {
-	static char reason[300];		/* only ever a constant-format message */
+	static __thread char reason[300];	/* per thread: PAM applications may be threaded */
 	const void *service = NULL, *rhost = NULL;
 	int64_t deadline = now_ms() + (int64_t)o->conf.socket_timeout * 1000;
 	char *req = NULL, reply[REPLY_MAX + 1];

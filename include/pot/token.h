@@ -57,6 +57,7 @@ struct pot_at_params {
 	long long exp;
 	long long auth_time;	/* 0: none */
 	const char *grant;	/* when set, jti = "<grant>.<random>": introspection finds the family */
+	const char *kid;	/* the key's RFC 7638 thumbprint if known; computed when NULL */
 };
 
 /* An RFC 9068 access token (typ at+jwt, kid = thumbprint, random jti). */

@@ -59,6 +59,7 @@ for t in curl jq wrk openssl ss pkg-config setpriv; do command -v $t >/dev/null 
 if [ -n "$need" ]; then
 	log "installing:$need"
 	pk=$(echo "$need" | sed -e 's/\bss\b/iproute2/' -e 's/\bpkg-config\b/pkgconf/' -e 's/\bsetpriv\b/util-linux/')
+	# shellcheck disable=SC2086 # a word list
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $pk >&2 || die "cannot install$need"
 fi
 [ -x "$PEERS_DIR/run-peers.sh" ] || die "no $PEERS_DIR/run-peers.sh"
@@ -84,6 +85,7 @@ chmod 0755 "$T"
 POTD_PID=""
 WRAP_PID=""
 PEERS_STARTED=false
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -108,7 +110,7 @@ cleanup() {
 		"$PEERS_DIR/glewlwyd-down.sh" 4593 >/dev/null 2>&1
 	fi
 	if [ "${POTD_BENCH_KEEP:-0}" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
-	exit $rc
+	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -134,13 +136,14 @@ PORT=$(free_port) || die "no free port"
 BASE=http://127.0.0.1:$PORT
 REDIRECT=http://127.0.0.1:9/cb
 
-mkdir -p "$T/state" "$T/services"
-[ "$(id -u)" = 0 ] && chown "$RUN_USER:" "$T/state"
+mkdir -p "$T/state" "$T/run" "$T/services"
+[ "$(id -u)" = 0 ] && chown "$RUN_USER:" "$T/state" "$T/run"
 cat >"$T/pot.conf" <<EOF
 issuer = $BASE
 listen = 127.0.0.1:$PORT
 state_dir = $T/state
 jwks = $T/state/jwks.json
+socket = $T/run/potd.sock
 user = $RUN_USER
 login_service = $SERVICE
 scope.api = *
@@ -156,9 +159,10 @@ chmod -R a+rX "$T/services"
 
 # ---- potd -----------------------------------------------------------------------------------
 # LD_PRELOAD is set by env after setpriv, so that only potd is under pam_wrapper.
+# --foreground as in etc/systemd/potd.service: its log lines also go to potd.log.
 timeout -k 10 "$LIMIT" "${RUN_AS[@]}" env LD_PRELOAD="$PAMWRAP" PAM_WRAPPER=1 \
 	PAM_WRAPPER_SERVICE_DIR="$T/services" UID_WRAPPER_DISABLE_DEEPBIND=1 \
-	"$B/potd" --config "$T/pot.conf" >"$T/potd.log" 2>&1 </dev/null &
+	"$B/potd" --config "$T/pot.conf" --foreground >"$T/potd.log" 2>&1 </dev/null &
 WRAP_PID=$!
 for _ in $(seq 1 100); do
 	curl -sf -m 2 -o /dev/null "$BASE/healthz" && break
@@ -251,7 +255,9 @@ PEERS_STARTED=false	# it brought every peer down itself
 kill -0 "$POTD_PID" 2>/dev/null || { tail -20 "$T/potd.log" >&2; die "potd died during the run"; }
 
 echo "command: $cmdline"
-echo "source $(git -C "$TOP" describe --always --dirty 2>/dev/null || echo unknown), $(openssl version | cut -d' ' -f1-2), $(nproc) CPUs; wrk -t${THREADS:-2} -c${CONNS:-32} -d${DURATION:-10s}, REPEAT=$REPEAT"
+src=$(sed -n 's/^abs_top_srcdir = //p' "$B/Makefile")
+echo "potd from $B, source ${src:-?} ($(git -C "${src:-/nonexistent}" describe --always --dirty 2>/dev/null || echo 'not a git tree')), $(openssl version | cut -d' ' -f1-2), $(nproc) CPUs"
+echo "wrk -t${THREADS:-2} -c${CONNS:-32} -d${DURATION:-10s} (warm-up ${WARMUP:-2s}), REPEAT=$REPEAT"
 echo "peers: $PEERS; results: $OUTDIR"
 echo
 cat "$TABLE"

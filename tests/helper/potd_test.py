@@ -2,7 +2,8 @@
 """potd_test.py — potd over HTTP: every behaviour of RFC-CHECKLIST.md that applies to the
 endpoints potd has (token, authorize, revoke, introspect, metadata, JWKS, healthz,
 metrics) and DESIGN.md's error contract, plus interop (PyJWT, pam_pot through pamtester,
-Authlib), signals and a kill -9 in the middle of a stream of refreshes.
+Authlib), signals and a kill -9 in the middle of a stream of refreshes; and potd's
+refresh-token socket with pam_pot's refresh-token logins through it (TestSocket).
 
 Each potd runs on a free loopback port with its own state directory, under pam_wrapper
 (service potd-test checks passwords with pam_matrix) and nss_wrapper (alice, bob, groups),
@@ -12,8 +13,9 @@ under libfaketime whose clock the test moves forward.
 
 Environment (exported by `make check`): POT_TOP_SRCDIR, POT_TOP_BUILDDIR, PAM_POT_SO,
 POT_MINT, PAM_WRAPPER_SO, NSS_WRAPPER_SO, PYTHON3, POT_SANITIZERS.
-Python 3 standard library plus PyJWT (python3-jwt); Authlib (python3-authlib) and
-libfaketime (faketime) are optional: their cases are skipped, with the reason, without them.
+Python 3 standard library plus PyJWT (python3-jwt); Authlib (python3-authlib),
+libfaketime (faketime), pamtester and prlimit (util-linux) are optional: their cases are
+skipped, with the reason, without them.
 """
 import base64
 import hashlib
@@ -27,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import stat as stat_mod
 import subprocess
 import sys
 import tempfile
@@ -48,7 +51,9 @@ PAM_WRAPPER_SO = os.environ.get("PAM_WRAPPER_SO", "")
 NSS_WRAPPER_SO = os.environ.get("NSS_WRAPPER_SO", "")
 SANITIZERS = os.environ.get("POT_SANITIZERS", "no") == "yes"
 PAM_MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
-FAKETIME_SO = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+# the MT variant: potd is multi-threaded, and libfaketime.so.1 with FAKETIME_NO_CACHE now and
+# then gives one of two racing threads the real time (a token "expires", a connection idles)
+FAKETIME_SO = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 START_TIMEOUT = 30 if SANITIZERS else 15
 POTD_LIFETIME = 600        # timeout(1) around every potd
 
@@ -615,6 +620,30 @@ class PotdCase(unittest.TestCase):
         for t in threads:
             t.join(60)
         return results
+
+    def pamtester(self, user, token, service="potd-pam"):
+        """pam_pot (auth, then account) through pamtester, in potd's wrappers and clock."""
+        env = self.p.env()
+        if SANITIZERS:
+            asan = re.search(r"(\S*libasan\.so\S*) =>\s*(\S+)",
+                             subprocess.run(["ldd", PAM_POT_SO], stdout=subprocess.PIPE,
+                                            universal_newlines=True).stdout)
+            if asan:            # first, or right after libfaketime (before it, pamtester hangs)
+                pre = env["LD_PRELOAD"].split(":")
+                pre.insert(1 if pre[0] == FAKETIME_SO else 0, asan.group(2))
+                env["LD_PRELOAD"] = ":".join(pre)
+        return subprocess.run(["pamtester", "-v", service, user, "authenticate", "acct_mgmt"],
+                              input=token + "\n", env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+
+    def wait_log(self, pattern, timeout=5):
+        """The first match of pattern in potd's log, waiting for it; None after timeout."""
+        deadline = time.time() + timeout
+        while True:
+            m = re.search(pattern, self.p.read_log())
+            if m or time.time() > deadline:
+                return m
+            time.sleep(0.05)
 
     def jwks_key(self, kid=None):
         keys = json.loads(self.p.get("/auth/v2/jwks").body)["keys"]
@@ -1559,18 +1588,6 @@ class TestPotd(PotdCase):
         self.assertEqual(items, ["login"])
 
     # --- pam_pot accepts potd's tokens ---------------------------------------------------------
-    def pamtester(self, user, token, service="potd-pam"):
-        env = self.p.env()
-        if SANITIZERS:
-            asan = re.search(r"(\S*libasan\.so\S*) =>\s*(\S+)",
-                             subprocess.run(["ldd", PAM_POT_SO], stdout=subprocess.PIPE,
-                                            universal_newlines=True).stdout)
-            if asan:
-                env["LD_PRELOAD"] = asan.group(2) + ":" + env["LD_PRELOAD"]
-        return subprocess.run(["pamtester", "-v", service, user, "authenticate", "acct_mgmt"],
-                              input=token + "\n", env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
-
     @unittest.skipUnless(shutil.which("pamtester"), "pamtester is not installed")
     def test_pam_pot_accepts_potd_token(self):
         svc = os.path.join(self.p.dir, "services", "potd-pam")
@@ -1869,6 +1886,687 @@ class TestClock(PotdCase):
 
 
 # =========================================================================================
+class SockClient:
+    """One connection to potd's socket: a request is a JSON line, so is each reply."""
+
+    def __init__(self, path, timeout=10):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def reply(self):
+        """The next reply line, parsed; None when potd closed the connection."""
+        while b"\n" not in self.buf:
+            try:
+                chunk = self.s.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def ask(self, req):
+        self.send(json.dumps(req) + "\n")
+        return self.reply()
+
+    def check(self, token, user="alice", service="sshd", rhost="203.0.113.7"):
+        return self.ask({"op": "check", "token": token, "user": user, "service": service,
+                         "rhost": rhost})
+
+    def closed(self):
+        """Waits (the socket's timeout) for potd to close: True at EOF (or a reset)."""
+        try:
+            return self.s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.s.close()
+
+
+# a check from another uid (root only): the peer credentials potd sees are the child's
+CHECK_AS = """import json, os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+for user in sys.argv[3:]:
+    s.sendall((json.dumps({"op": "check", "token": sys.argv[2], "user": user}) + "\\n").encode())
+    buf = b""
+    while not buf.endswith(b"\\n"):
+        buf += s.recv(4096)
+    print(json.dumps({"pid": os.getpid(), "reply": json.loads(buf)}))
+"""
+
+PAM_UNAVAIL = "Authentication service cannot retrieve authentication info"
+
+
+@unittest.skipUnless(os.path.exists(FAKETIME_SO), "libfaketime is not installed (Debian package faketime)")
+class TestSocket(PotdCase):
+    """potd's refresh-token socket (helper/sock.c) and pam_pot's refresh-token path
+    (pam_pot/refresh.c, auth.c). One potd under libfaketime: each case moves its clock
+    1000 s on, past the throttle's memory (900 s), so failures of one case never make
+    another's answer rate_limited; refresh_ttl 3600 and refresh_max 8000 make sliding and
+    expiry visible within a few jumps."""
+
+    offset = 0
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = Potd(name="socket", faketime=True, extra_conf="refresh_ttl = 3600\nrefresh_max = 8000\n")
+        try:
+            p = cls.p
+            p.add_client("web", "login sudo api", ["https://app.example/cb"], first_party=True)
+            p.add_client("native", "login sudo", ["http://127.0.0.1/cb"], public=True, first_party=True)
+            p.add_client("slide", "login", ["https://slide.example/cb"], first_party=True)
+            p.add_client("rs", "api", grants="client_credentials", introspect=True)
+            with open(p.conf) as f:
+                p._write("pam.conf", f.read() + "socket_timeout = 2\n")
+            pam = os.path.join(p.dir, "pam.conf")
+            services = {
+                "sock-login": "scope=login",
+                "sock-sudo": "scope=sudo",
+                "sock-norefresh": "scope=login no_refresh",
+                "sock-missing": "scope=login socket=%s" % os.path.join(p.dir, "missing.sock"),
+                "sock-refused": "scope=login socket=%s" % os.path.join(p.dir, "refused.sock"),
+                "sock-silent": "scope=login socket=%s" % os.path.join(p.dir, "silent.sock"),
+                "sock-silent-1": "scope=login socket=%s socket_timeout=1" % os.path.join(p.dir, "silent.sock"),
+            }
+            for name, args in services.items():
+                line = "%s config=%s %s" % (PAM_POT_SO, pam, args)
+                p._write("services/" + name, "auth required %s\naccount required %s\n" % (line, line))
+            p.start()
+        except BaseException:
+            sys.stderr.write(cls.p.read_log())
+            cls.p.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.p.cleanup()
+
+    def setUp(self):
+        self.jump(1000)         # a clean throttle: failures are forgotten after 900 s
+
+    def jump(self, seconds):
+        TestSocket.offset += seconds
+        self.p.set_offset(TestSocket.offset)
+        time.sleep(0.05)
+
+    def fake_now(self):
+        return time.time() + TestSocket.offset
+
+    def conn(self, timeout=10):
+        c = SockClient(self.p.socket, timeout)
+        self.addCleanup(c.close)
+        return c
+
+    def check(self, token, user="alice", **kw):
+        """One check on a connection of its own."""
+        c = SockClient(self.p.socket)
+        try:
+            return c.check(token, user, **kw)
+        finally:
+            c.close()
+
+    def rt_for(self, client="web", user="alice", scope=None, **kw):
+        return self.tokens_for(self.p.clients[client], user=user, scope=scope, **kw)["refresh_token"]
+
+    def record(self, client):
+        """The store's only record of a client's refresh tokens (pot tokens list)."""
+        out = json.loads(self.p.pot("--json", "tokens", "list").stdout)["tokens"]
+        recs = [t for t in out if t["client_id"] == self.p.clients[client]["id"]]
+        self.assertEqual(len(recs), 1, recs)
+        return recs[0]
+
+    def check_as(self, uid, token, *users):
+        """Checks from a child running as uid: [(its pid, reply)]."""
+        r = subprocess.run([sys.executable, "-c", CHECK_AS, self.p.socket, token] + list(users),
+                           user=uid, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
+                           universal_newlines=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [(j["pid"], j["reply"]) for j in map(json.loads, r.stdout.splitlines())]
+
+    def assert_pam(self, r, message):
+        if message is None:
+            self.assertEqual(r.returncode, 0, r.stdout)
+            self.assertIn("successfully authenticated", r.stdout)
+        else:
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn("pamtester: " + message, r.stdout)
+
+    # --- the protocol ------------------------------------------------------------------------
+    def test_check_ok_not_rotated(self):
+        web, native = self.p.clients["web"], self.p.clients["native"]
+        rt = self.rt_for("web", scope="login sudo")
+        r = self.check(rt)
+        self.assertEqual(set(r), {"ok", "sub", "scope", "client_id", "exp"}, r)
+        self.assertEqual((r["ok"], r["sub"], r["scope"], r["client_id"]), (True, "alice", "login sudo", web["id"]))
+        self.assertIsInstance(r["exp"], int)
+        self.assertEqual(r["exp"], self.introspect(rt).json()["exp"])
+        self.assertAlmostEqual(r["exp"], self.fake_now() + 3600, delta=5)
+        # not rotated: the same RT refreshes at /token, and logs in again
+        self.assertEqual(self.assert_ok(self.refresh(web, rt))["refresh_token"], rt)
+        self.assertTrue(self.check(rt)["ok"])
+        # a public (rotating) client: checks leave its RT current; /token rotates it
+        rt0 = self.rt_for("native", redirect="http://127.0.0.1:7000/cb", scope="login")
+        for _ in range(3):
+            self.assertEqual(self.check(rt0)["client_id"], native["id"])
+        rt1 = self.assert_ok(self.refresh(native, rt0))["refresh_token"]
+        self.assertNotEqual(rt1, rt0)
+        self.assertEqual(self.check(rt1)["scope"], "login")
+        # the superseded RT: /token's 60 s grace is for lost responses, not for logins
+        self.assertEqual(self.check(rt0), {"ok": False, "error": "invalid_token"})
+
+    def test_scope_follows_policy(self):
+        rt = self.rt_for("web", scope="login sudo")
+        self.assertEqual(self.check(rt)["scope"], "login sudo")
+        self.assertEqual(self.check(self.rt_for("web", user="bob", scope="login"), "bob")["scope"], "login")
+        # alice taken out of scope.sudo: the same RT now checks without sudo
+        with open(self.p.conf) as f:
+            text = f.read()
+        self.addCleanup(self.reload, text)
+        self.reload(text.replace("scope.sudo = alice\n", "scope.sudo = root\n"))
+        deadline = time.time() + 10
+        while self.check(rt)["scope"] != "login":
+            self.assertLess(time.time(), deadline, "SIGHUP did not reload:\n" + self.p.read_log())
+            time.sleep(0.05)
+        # and scope.login for nobody: still a good RT, with no scope at all
+        self.reload(text.replace("scope.sudo = alice\n", "scope.sudo = root\n")
+                    .replace("scope.login = *\n", "scope.login = root\n"))
+        deadline = time.time() + 10
+        while True:
+            r = self.check(rt)
+            if r.get("scope") == "":
+                break
+            self.assertLess(time.time(), deadline, r)
+            time.sleep(0.05)
+        self.assertTrue(r["ok"], r)
+
+    def reload(self, text):
+        self.p._write("pot.conf", text)
+        self.p.send(signal.SIGHUP)
+
+    def test_expiry_slides(self):
+        rt = self.rt_for("slide")
+        rec0 = self.record("slide")
+        self.assertEqual(rec0["abs_expires"], rec0["created"] + 8000)
+        self.assertEqual(self.check(rt)["exp"], rec0["expires"])
+        # moved by less than 60 s: not written, the same exp
+        self.jump(30)
+        self.assertEqual(self.check(rt)["exp"], rec0["expires"])
+        self.assertEqual(self.record("slide")["expires"], rec0["expires"])
+        # by more: written, now + refresh_ttl
+        self.jump(100)
+        r = self.check(rt)
+        rec = self.record("slide")
+        self.assertEqual(r["exp"], rec["expires"])
+        self.assertGreaterEqual(r["exp"] - rec0["expires"], 125)
+        self.assertAlmostEqual(r["exp"], self.fake_now() + 3600, delta=5)
+        self.assertAlmostEqual(rec["last_used"], self.fake_now(), delta=5)
+        self.assertEqual(self.introspect(rt).json()["exp"], r["exp"])
+        self.assertEqual(rec["state"], "active")
+        # it keeps a used RT alive past refresh_ttl, up to refresh_max and never past it
+        self.jump(3000 - 130)
+        self.assertAlmostEqual(self.check(rt)["exp"], self.fake_now() + 3600, delta=5)
+        self.jump(3000)
+        r = self.check(rt)
+        self.assertEqual(r["exp"], rec0["abs_expires"])
+        self.assertEqual(self.record("slide")["expires"], rec0["abs_expires"])
+        self.jump(1000)
+        self.assertEqual(self.check(rt)["exp"], rec0["abs_expires"])
+        self.jump(1000)         # 8000 s after creation, used 1000 s ago
+        self.assertEqual(self.check(rt), {"ok": False, "error": "invalid_token"})
+
+    def test_wrong_user(self):
+        rt = self.rt_for("web")
+        self.assertEqual(self.check(rt, "bob"), {"ok": False, "error": "user_mismatch"})
+        self.assertEqual(self.check(rt, "root"), {"ok": False, "error": "user_mismatch"})
+        self.assertTrue(self.check(rt)["ok"])
+
+    def test_unknown_token(self):
+        web = self.p.clients["web"]
+        at = self.tokens_for(web)["access_token"]
+        for token in ("pot_rt_" + "A" * 43, "pot_rt_short", "garbage", "", at):
+            self.assertEqual(self.check(token), {"ok": False, "error": "invalid_token"}, token)
+
+    def test_revoked(self):
+        rt = self.rt_for("web", user="bob", scope="login")
+        rt2 = self.rt_for("web", user="alice", scope="login")
+        self.assertTrue(self.check(rt, "bob")["ok"])
+        out = json.loads(self.p.pot("--json", "tokens", "revoke", "--user", "bob").stdout)
+        self.assertGreaterEqual(out["revoked"], 1)
+        self.assertEqual(self.check(rt, "bob"), {"ok": False, "error": "invalid_token"})
+        self.assertTrue(self.check(rt2)["ok"])
+        # and revoked at /revoke
+        self.assertEqual(self.revoke(self.p.clients["web"], rt2).status, 200)
+        self.assertEqual(self.check(rt2), {"ok": False, "error": "invalid_token"})
+
+    def test_expired(self):
+        idle, used = self.rt_for("web"), self.rt_for("web")
+        self.jump(3000)
+        self.assertTrue(self.check(used)["ok"])      # slid to now + 3600
+        self.jump(601)          # 3601 s after creation
+        self.assertEqual(self.check(idle), {"ok": False, "error": "invalid_token"})
+        self.assertTrue(self.check(used)["ok"])
+
+    def test_malformed_line_keeps_connection(self):
+        rt = self.rt_for("web")
+        c = self.conn()
+        bad = [b"not json", b"", b"[]", b'{"op":"check"}', b'{"op":"check","token":"%s"}' % rt.encode(),
+               b'{"op":"frob","token":"%s","user":"alice"}' % rt.encode(),
+               b'{"op":"check","token":"%s","user":""}' % rt.encode(),
+               b'{"op":"check","token":"%s","user":"alice","user":"alice"}' % rt.encode(),
+               b'{"op":"check","token":7,"user":"alice"}', b'{"op":"check","token":"x","user":"' + b"u" * 300 + b'"}',
+               b'{"op":"check","token":"x","user":"alice"} trailing', b"\xff\xfe{}"]
+        for line in bad:
+            c.send(line + b"\n")
+            self.assertEqual(c.reply(), {"ok": False, "error": "bad_request"}, line)
+        # the connection still works, and bad requests did not count as failures
+        self.assertTrue(c.check(rt)["ok"])
+        self.assertEqual(c.check("pot_rt_" + "C" * 43)["error"], "invalid_token")
+        self.assertTrue(c.check(rt)["ok"])
+
+    def test_line_limit(self):
+        rt = self.rt_for("web")
+        req = json.dumps({"op": "check", "token": rt, "user": "alice"})
+        # exactly 4096 bytes before the newline: answered
+        c = self.conn()
+        c.send(req + " " * (4096 - len(req)) + "\n")
+        self.assertTrue(c.reply()["ok"])
+        c.send(req + " " * (4097 - len(req)) + "\n")
+        self.assertEqual(c.reply(), {"ok": False, "error": "bad_request"})
+        self.assertTrue(c.closed())
+        # no newline at all
+        c = self.conn()
+        c.send("x" * 5000)
+        self.assertEqual(c.reply(), {"ok": False, "error": "bad_request"})
+        self.assertTrue(c.closed())
+        self.assertTrue(self.check(rt)["ok"])
+        self.assertTrue(self.wait_log(r"check: peer uid=\d+ pid=\d+: line longer than 4096 bytes"))
+
+    def test_idle_and_half_open_closed(self):
+        rt = self.rt_for("web")
+        idle, half, busy = self.conn(timeout=20), self.conn(timeout=20), self.conn()
+        used = self.conn(timeout=20)            # idle after one request
+        self.assertTrue(used.check(rt)["ok"])
+        half.send('{"op":"check","token":"%s"' % rt)
+        t0 = time.time()
+        closed = {}
+
+        def watch(name, c):
+            closed[name] = (c.closed(), time.time() - t0)
+        watchers = [threading.Thread(target=watch, args=kv) for kv in
+                    (("idle", idle), ("half", half), ("used", used))]
+        for t in watchers:
+            t.start()
+        served = 0
+        while len(closed) < 3 and time.time() - t0 < 16:
+            self.assertTrue(busy.check(rt)["ok"])           # an active connection stays
+            self.assertTrue(self.check(rt)["ok"])           # new ones are served meanwhile
+            served += 1
+            if served == 4:
+                self.jump(600)          # idle time is not wall-clock time
+            time.sleep(0.5)
+        for t in watchers:
+            t.join(20)
+        for name in ("idle", "half", "used"):
+            ok, when = closed[name]
+            self.assertTrue(ok, name)
+            self.assertGreater(when, 8.5, name)
+            self.assertLess(when, 13, name)
+        self.assertGreater(served, 15)
+        self.assertTrue(busy.check(rt)["ok"])
+
+    def test_concurrent_clients(self):
+        web = self.p.clients["web"]
+        tokens = [(self.rt_for("web", user=u, scope=s), u, s)
+                  for u, s in (("alice", "login sudo"), ("alice", "login"), ("bob", "login"), ("bob", "api"))]
+        # misbehaving: half a line, a client that never reads its replies, an idle one
+        half = self.conn()
+        half.send('{"op":"check","token":"')
+        deaf = self.conn()
+        deaf.send("".join(json.dumps({"op": "check", "token": tokens[0][0], "user": "alice"}) + "\n"
+                          for _ in range(300)))
+        self.conn()
+        counter = iter(range(64))
+        lock = threading.Lock()
+
+        def client():
+            with lock:
+                i = next(counter)
+            rt, user, scope = tokens[i % len(tokens)]
+            c = SockClient(self.p.socket, timeout=20)
+            try:
+                return (user, scope), [c.check(rt, user, service="svc-%d" % i) for _ in range(5)]
+            finally:
+                c.close()
+        t0 = time.time()
+        results = self.parallel(64, client)
+        elapsed = time.time() - t0
+        for res in results:
+            self.assertIsInstance(res, tuple, res)
+            (user, scope), replies = res
+            for r in replies:
+                self.assertEqual(set(r), {"ok", "sub", "scope", "client_id", "exp"}, r)
+                self.assertEqual((r["ok"], r["sub"], r["scope"], r["client_id"]), (True, user, scope, web["id"]))
+        self.assertLess(elapsed, 10)
+        self.assertTrue(self.check(tokens[0][0])["ok"])
+
+    def test_several_requests_one_connection(self):
+        a, b = self.rt_for("web", scope="login sudo"), self.rt_for("web", user="bob", scope="login")
+        c = self.conn()
+        for i in range(20):
+            tok, user, want = [(a, "alice", "login sudo"), (b, "bob", "login"), (a, "bob", "user_mismatch"),
+                               (b, "bob", "login")][i % 4]
+            r = c.check(tok, user)
+            self.assertEqual(r.get("scope", r.get("error")), want, (i, r))
+        # pipelined: ten requests in one write, ten replies in order
+        reqs = [(a, "alice"), (b, "bob")] * 5
+        c.send("".join(json.dumps({"op": "check", "token": t, "user": u}) + "\n" for t, u in reqs))
+        replies = [c.reply() for _ in reqs]
+        self.assertEqual([r["sub"] for r in replies], [u for _, u in reqs])
+
+    def test_rate_limited(self):
+        rt = self.rt_for("web")
+        c = self.conn()
+        bad = "pot_rt_" + "B" * 43
+        answers = []
+        while "rate_limited" not in answers:
+            answers.append(c.check(bad)["error"])
+            self.assertLess(len(answers), 10, answers)
+        self.assertEqual(answers[:5], ["invalid_token"] * 5)
+        # a valid token is accepted all the same: failing on purpose locks nobody out
+        r = c.check(rt)
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(self.check(rt)["ok"])
+        # every kind of failure is limited now
+        for _ in range(3):
+            self.assertEqual(c.check(bad)["error"], "rate_limited")
+        self.assertEqual(c.check(rt, "bob")["error"], "rate_limited")
+        self.assertTrue(c.check(rt)["ok"])
+        self.assertTrue(self.wait_log(r"result=rate_limited"))
+        # and through pam_pot too
+        self.assert_pam(self.pamtester("alice", rt, "sock-login"), None)
+        if IS_ROOT:
+            # per user as well: from another uid, alice's failures are limited, bob's not
+            (_, r1), (_, r2), (_, r3) = self.check_as(1001, bad, "alice", "bob", "alice")
+            self.assertEqual(r1["error"], "rate_limited")
+            self.assertEqual(r2["error"], "invalid_token")
+            self.assertEqual(r3["error"], "rate_limited")
+            (_, r), = self.check_as(1001, rt, "alice")
+            self.assertTrue(r["ok"], r)
+
+    def test_log_peer_credentials(self):
+        rt = self.rt_for("web")
+        c = self.conn()
+        self.assertTrue(c.check(rt, service="sshd", rhost="198.51.100.9")["ok"])
+        self.assertEqual(c.check(rt, "bob", service="su", rhost="")["error"], "user_mismatch")
+        c.send("{}\n")
+        c.reply()
+        me = r"peer uid=%d pid=%d" % (os.getuid(), os.getpid())
+        cid = re.escape(self.p.clients["web"]["id"])
+        self.assertTrue(self.wait_log(r"check: %s user=alice service=sshd rhost=198\.51\.100\.9 result=ok "
+                                      r"client_id=%s grant=\S+" % (me, cid)), self.p.read_log()[-2000:])
+        self.assertTrue(self.wait_log(r"check: %s user=bob service=su rhost=- result=user_mismatch" % me))
+        self.assertTrue(self.wait_log(r"check: %s: bad request" % me))
+        if IS_ROOT:
+            (pid, r), = self.check_as(1002, rt, "alice")
+            self.assertTrue(r["ok"])
+            self.assertTrue(self.wait_log(r"check: peer uid=1002 pid=%d user=alice service=- rhost=- result=ok" % pid),
+                            self.p.read_log()[-2000:])
+        self.assertNotIn(rt, self.p.read_log())
+
+    def test_socket_modes(self):
+        owner = 65534 if IS_ROOT else os.getuid()
+        st = os.lstat(self.p.socket)
+        self.assertTrue(stat_mod.S_ISSOCK(st.st_mode))
+        self.assertEqual(st.st_mode & 0o7777, 0o666)
+        self.assertEqual(st.st_uid, owner)
+        d = os.lstat(os.path.dirname(self.p.socket))
+        self.assertTrue(stat_mod.S_ISDIR(d.st_mode))
+        self.assertEqual(d.st_mode & 0o7777, 0o755)
+        self.assertEqual(d.st_uid, owner)
+        if IS_ROOT:             # any local user may connect
+            (_, r), = self.check_as(1001, "pot_rt_" + "A" * 43, "alice")
+            self.assertEqual(r["error"], "invalid_token")
+
+    def test_refuses_unsafe_socket_dir(self):
+        p = Potd(name="unsafe-socket-dir")
+        self.addCleanup(p.cleanup)
+        os.mkdir(os.path.join(p.dir, "run"))
+        os.chmod(os.path.join(p.dir, "run"), 0o777)
+        rc, out = p.run_potd()
+        self.assertEqual(rc, 1, out)
+        self.assertIn(os.path.join(p.dir, "run"), out)
+
+    # --- pam_pot -----------------------------------------------------------------------------
+    @unittest.skipUnless(shutil.which("pamtester"), "pamtester is not installed")
+    def test_pam_pot_refresh_token(self):
+        a = self.rt_for("web", scope="login sudo")
+        a_login = self.rt_for("web", scope="login")
+        b = self.rt_for("web", user="bob", scope="login")
+        self.assert_pam(self.pamtester("alice", a, "sock-login"), None)
+        self.assert_pam(self.pamtester("alice", a, "sock-sudo"), None)
+        self.assert_pam(self.pamtester("bob", b, "sock-login"), None)
+        self.assertTrue(self.wait_log(r"check: peer uid=\d+ pid=\d+ user=alice service=sock-sudo rhost=- result=ok"))
+        # a good RT without the required scope: 403, not 401
+        self.assert_pam(self.pamtester("alice", a_login, "sock-sudo"), "Permission denied")
+        self.assert_pam(self.pamtester("bob", b, "sock-sudo"), "Permission denied")
+        # another user's RT: refused, after the delay pam_pot asks for (pam_fail_delay)
+        t0 = time.time()
+        self.assert_pam(self.pamtester("alice", b, "sock-login"), "Authentication failure")
+        self.assertGreater(time.time() - t0, 0.5)
+        # no_refresh: refused without asking potd
+        self.assert_pam(self.pamtester("alice", a, "sock-norefresh"), "Authentication failure")
+        self.assertNotIn("service=sock-norefresh", self.p.read_log())
+        # revoked
+        self.p.pot("tokens", "revoke", "--user", "bob")
+        self.assert_pam(self.pamtester("bob", b, "sock-login"), "Authentication failure")
+        self.assert_pam(self.pamtester("alice", a, "sock-login"), None)
+
+    @unittest.skipUnless(shutil.which("pamtester"), "pamtester is not installed")
+    def test_pam_pot_potd_unreachable(self):
+        j = self.tokens_for(self.p.clients["web"], scope="login")
+        at, rt = j["access_token"], j["refresh_token"]
+        # nothing at the path; a socket nobody listens on: at once
+        refused = socket.socket(socket.AF_UNIX)
+        self.addCleanup(refused.close)
+        refused.bind(os.path.join(self.p.dir, "refused.sock"))
+        for service in ("sock-missing", "sock-refused"):
+            t0 = time.time()
+            self.assert_pam(self.pamtester("alice", rt, service), PAM_UNAVAIL)
+            self.assertLess(time.time() - t0, 2, service)
+        # a listener that never answers: socket_timeout (2 in pot.conf); then its backlog
+        # full, connecting fails until socket_timeout (1, a module argument) is over
+        silent = socket.socket(socket.AF_UNIX)
+        self.addCleanup(silent.close)
+        silent.bind(os.path.join(self.p.dir, "silent.sock"))
+        silent.listen(0)
+        for service, timeout in (("sock-silent", 2), ("sock-silent-1", 1)):
+            while service == "sock-silent-1":
+                s = socket.socket(socket.AF_UNIX)
+                self.addCleanup(s.close)
+                s.setblocking(False)
+                try:
+                    s.connect(os.path.join(self.p.dir, "silent.sock"))
+                except BlockingIOError:
+                    break
+            t0 = time.time()
+            self.assert_pam(self.pamtester("alice", rt, service), PAM_UNAVAIL)
+            self.assertGreater(time.time() - t0, timeout - 0.1, service)
+            self.assertLess(time.time() - t0, timeout + 1.5, service)
+        # potd stopped: refresh tokens wait for it, access tokens log in offline
+        self.addCleanup(lambda: self.p.proc.poll() is None or self.p.start())
+        self.assertEqual(self.p.stop(), 0)
+        self.assertFalse(os.path.exists(self.p.socket))
+        t0 = time.time()
+        self.assert_pam(self.pamtester("alice", rt, "sock-login"), PAM_UNAVAIL)
+        self.assertLess(time.time() - t0, 2)
+        self.assert_pam(self.pamtester("alice", at, "sock-login"), None)
+        # killed: its socket is left behind, refusing connections
+        self.p.start()
+        self.assert_pam(self.pamtester("alice", rt, "sock-login"), None)
+        os.kill(self.p.potd_pid, signal.SIGKILL)
+        self.p.proc.wait(10)
+        self.assertTrue(stat_mod.S_ISSOCK(os.lstat(self.p.socket).st_mode))
+        self.assert_pam(self.pamtester("alice", rt, "sock-login"), PAM_UNAVAIL)
+        self.assert_pam(self.pamtester("alice", at, "sock-login"), None)
+        self.p.start()          # the stale socket is replaced
+        self.assert_pam(self.pamtester("alice", rt, "sock-login"), None)
+
+    @unittest.skipUnless(shutil.which("pamtester"), "pamtester is not installed")
+    def test_pam_pot_waits_for_busy_potd(self):
+        """potd stalled with its listen backlog full: a login waits for it (socket_timeout)."""
+        rt = self.rt_for("web", scope="login")
+        self.p.send(signal.SIGSTOP)
+        self.addCleanup(self.p.send, signal.SIGCONT)
+        fill = []
+        while True:
+            s = socket.socket(socket.AF_UNIX)
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            try:
+                s.connect(self.p.socket)
+            except BlockingIOError:
+                break
+            fill.append(s)
+            self.assertLess(len(fill), 5000)
+        self.assertGreaterEqual(len(fill), 256)
+        resume = threading.Timer(0.7, self.p.send, (signal.SIGCONT,))
+        resume.start()
+        t0 = time.time()
+        r = self.pamtester("alice", rt, "sock-login")
+        resume.join()
+        self.assert_pam(r, None)
+        self.assertGreater(time.time() - t0, 0.6)
+
+
+# =========================================================================================
+@unittest.skipUnless(shutil.which("prlimit"), "prlimit is not installed (util-linux)")
+class TestSocketDescriptors(PotdCase):
+    """Any local user may connect to the socket (0666): holding many connections must not
+    take the descriptors potd's store and HTTP server need (its own potd, 128 of them)."""
+
+    NOFILE = 128
+
+    def setUp(self):
+        self.p = Potd(name="socket-nofile")
+        self.addCleanup(self.p.cleanup)
+        self.p.add_client("web", "login", ["https://app.example/cb"], first_party=True)
+        argv = self.p.potd_argv
+        self.p.potd_argv = lambda lifetime=POTD_LIFETIME: (
+            ["prlimit", "--nofile=%d:%d" % (self.NOFILE, self.NOFILE), "--"] + argv(lifetime))
+        self.p.start()
+
+    def cpu_ticks(self):
+        """CPU time of the socket's worker threads (named potd-sock), in clock ticks."""
+        ticks = workers = 0
+        task = "/proc/%d/task" % self.p.pid()
+        for tid in os.listdir(task):
+            try:
+                with open(os.path.join(task, tid, "stat")) as f:
+                    comm, st = f.read().split(" (", 1)[1].rsplit(")", 1)
+            except OSError:
+                continue
+            if comm == "potd-sock":
+                workers += 1
+                ticks += int(st.split()[11]) + int(st.split()[12])
+        self.assertEqual(workers, 2)
+        return ticks
+
+    def test_many_connections(self):
+        web = self.p.clients["web"]
+        rt = self.tokens_for(web)["refresh_token"]
+        flood = []
+        for _ in range(2 * self.NOFILE):
+            s = socket.socket(socket.AF_UNIX)
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            try:
+                s.connect(self.p.socket)
+            except BlockingIOError:
+                s.close()
+                continue
+            flood.append(s)
+        time.sleep(0.3)
+        t0 = self.cpu_ticks()
+        time.sleep(1)
+        self.assertLess(self.cpu_ticks() - t0, 30, "the socket's workers spin")
+        # the store and the HTTP server still have their descriptors
+        self.assertEqual(self.p.get("/healthz").status, 200)
+        self.assert_ok(self.refresh(web, rt))
+        for s in flood:
+            s.close()
+        deadline = time.time() + 5
+        while True:
+            try:
+                c = SockClient(self.p.socket, timeout=5)
+                r = c.check(rt)
+                c.close()
+            except OSError:
+                r = None
+            if r is not None:
+                break
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.1)
+        self.assertTrue(r["ok"], r)
+        self.assert_ok(self.refresh(web, rt))
+        self.assertNotIn("PANIC", self.p.read_log())
+
+    def test_out_of_descriptors_no_spin(self):
+        """Descriptors taken by HTTP clients: the socket's workers wait, they do not spin."""
+        rt = self.tokens_for(self.p.clients["web"])["refresh_token"]
+        flood = []
+        for _ in range(2 * self.NOFILE):
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", self.p.port))
+            except BlockingIOError:
+                pass
+            flood.append(s)
+        deadline = time.time() + 5
+        while len(os.listdir("/proc/%d/fd" % self.p.pid())) < self.NOFILE:
+            self.assertLess(time.time(), deadline, "the HTTP clients did not take potd's descriptors")
+            time.sleep(0.1)
+        for _ in range(8):          # knocking at the socket now
+            s = socket.socket(socket.AF_UNIX)
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            try:
+                s.connect(self.p.socket)
+            except BlockingIOError:
+                pass
+        time.sleep(0.3)
+        t0 = self.cpu_ticks()
+        time.sleep(1)
+        self.assertLess(self.cpu_ticks() - t0, 30, "the socket's workers spin")
+        self.assertTrue(self.wait_log(r"socket: accept: Too many open files"))
+        for s in flood:
+            s.close()
+        deadline = time.time() + 5
+        while True:
+            try:
+                c = SockClient(self.p.socket, timeout=5)
+                r = c.check(rt)
+                c.close()
+            except OSError:
+                r = None
+            if r is not None:
+                break
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.1)
+        self.assertTrue(r["ok"], r)
+
+
+# =========================================================================================
 class TestLifecycle(PotdCase):
     """Signals, crashes, configuration; a fresh potd for each case."""
 
@@ -2042,6 +2740,579 @@ class TestLifecycle(PotdCase):
         rc, out = self.p.run_potd()
         self.assertEqual(rc, 1, out)
         self.assertIn("issuer", out)
+
+
+# =========================================================================================
+# The user commands: pot login, token, askpass, status, logout.
+
+HAVE_FAKETIME = os.path.exists(FAKETIME_SO)
+LOGIN_URL_RE = re.compile(r"^\s+(https?://\S+)\s*$")
+
+
+def pot_user_env(p, xdg, **extra):
+    """A user's environment for pot: its own XDG_CONFIG_HOME, no display, no proxy, potd's
+    clock (libfaketime, when potd has one)."""
+    e = {k: v for k, v in os.environ.items()
+         if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SSH_ASKPASS_PROMPT", "SSH_CONNECTION",
+                      "LD_PRELOAD", "SSL_CERT_FILE", "SSL_CERT_DIR")
+         and not k.lower().endswith("_proxy")}
+    e.update(XDG_CONFIG_HOME=xdg, HOME=os.path.join(p.dir, "home"))
+    if p.faketime:
+        e.update(LD_PRELOAD=FAKETIME_SO, FAKETIME_TIMESTAMP_FILE=p.faketime, FAKETIME_NO_CACHE="1",
+                 FAKETIME_DONT_FAKE_MONOTONIC="1")
+        if SANITIZERS:
+            e["ASAN_OPTIONS"] = "verify_asan_link_order=0"
+    e.update(extra)
+    return e
+
+
+class PotLogin:
+    """`pot login --no-browser` in the background: the address it prints, then its end."""
+
+    def __init__(self, argv, env):
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, universal_newlines=True)
+        self.err = []
+        self.url = None
+        self.ready = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.err.append(line)
+            m = LOGIN_URL_RE.match(line)
+            if m and self.url is None:
+                self.url = m.group(1)
+                self.ready.set()
+        self.ready.set()
+
+    def wait_url(self, timeout=30):
+        self.ready.wait(timeout)
+        return self.url
+
+    def redirect_uri(self):
+        return query_of(self.url)["redirect_uri"]
+
+    def finish(self, timeout=60):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        out = self.proc.stdout.read()
+        self.reader.join(10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return rc, out, "".join(self.err)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if not f.closed:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+
+
+def http_get(url):
+    """GET url as a browser would (pot's loopback listener): a Resp."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        conn.request("GET", u.path + ("?" + u.query if u.query else ""))
+        r = conn.getresponse()
+        return Resp(r.status, r.msg, r.read())
+    finally:
+        conn.close()
+
+
+class PotUserCase(PotdCase):
+    """A potd with the first-party public client `pot`, and a user whose pot keeps its tokens
+    in a directory of its own."""
+
+    potd_class = Potd
+
+    def setUp(self):
+        self.p = self.potd_class(name="user-" + self._testMethodName, faketime=HAVE_FAKETIME)
+        self.addCleanup(self.p.cleanup)
+        self.p.add_client("pot", "login sudo", ["http://127.0.0.1/callback"], public=True, first_party=True)
+        self.p.add_client("pot3", "login", ["http://127.0.0.1/callback"], public=True)   # asks consent
+        self.p.start()
+        self.xdg = os.path.join(self.p.dir, "xdg")
+        self.tokdir = os.path.join(self.xdg, "pot")
+        self.tokfile = os.path.join(self.tokdir, "tokens.json")
+        self.logins = []
+        self.addCleanup(lambda: [lg.kill() for lg in self.logins])
+
+    def env(self, **extra):
+        return pot_user_env(self.p, self.xdg, **extra)
+
+    def upot(self, *args, env=None, timeout=120):
+        """pot run by the user (no --config: user commands need none with --server)."""
+        return subprocess.run([POT] + list(args), env=env or self.env(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                              universal_newlines=True)
+
+    def start_login(self, *extra, client="pot", env=None):
+        lg = PotLogin([POT, "login", "--no-browser", "--server", self.p.issuer, "--client-id", client]
+                      + list(extra), env or self.env())
+        self.logins.append(lg)
+        self.assertIsNotNone(lg.wait_url(), "pot login printed no address:\n" + "".join(lg.err))
+        return lg
+
+    def browse(self, url, user="alice", decision="allow"):
+        """A browser at the address pot printed: the sign-in form (and consent), then the
+        redirect to pot's listener; returns (listener's page, redirect query)."""
+        u = urllib.parse.urlsplit(url)
+        self.assertEqual("%s://%s" % (u.scheme, u.netloc), self.p.issuer)
+        r = self.p.get(u.path + "?" + u.query)
+        self.assertEqual(r.status, 200, r)
+        r = self.post_form(Page(r.text).forms[0], username=user, password=PASSWORDS[user])
+        if r.status == 200:                 # consent
+            r = self.post_form(Page(r.text).forms[0], decision=decision)
+        self.assertEqual(r.status, 303, r)
+        loc = r.header("Location")
+        return http_get(loc), query_of(loc)
+
+    def login(self, *extra, user="alice"):
+        lg = self.start_login(*extra)
+        page, q = self.browse(lg.url, user=user)
+        rc, out, err = lg.finish()
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(page.status, 200, page)
+        self.assertIn("You can close this window", page.text)
+        return out, err, q
+
+    def stored(self):
+        with open(self.tokfile) as f:
+            return json.load(f)
+
+    def pot_token(self, *args, env=None):
+        r = self.upot("token", *args, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r.stdout.strip()
+
+    def jump(self, seconds):
+        if not self.p.faketime:
+            self.skipTest("libfaketime is not installed (Debian package faketime)")
+        self.p.set_offset(seconds)
+        time.sleep(0.05)
+
+    def refresh_with(self, rt):
+        return self.refresh(self.p.clients["pot"], rt)
+
+
+class TestPotUser(PotUserCase):
+    """pot login through a browser (urllib here), then token, askpass, status, logout."""
+
+    def test_login_token_askpass(self):
+        out, err, q = self.login()
+        self.assertIn("Signed in to %s as alice" % self.p.issuer, out)
+        self.assertEqual(set(q), {"code", "state", "iss"})
+        self.assertEqual(q["iss"], self.p.issuer)
+        # the token directory and file: 0700, 0600, nothing else left behind
+        self.assertEqual(os.stat(self.tokdir).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(self.tokfile).st_mode & 0o777, 0o600)
+        self.assertEqual(sorted(os.listdir(self.tokdir)), ["tokens.json", "tokens.lock"])
+        st = self.stored()
+        self.assertEqual((st["server"], st["client_id"], st["sub"], st["scope"]),
+                         (self.p.issuer, "pot", "alice", "login sudo"))
+        self.assertRegex(st["refresh_token"], RT_RE)
+        self.assertAlmostEqual(st["expires_at"], time.time() + 600, delta=30)
+        # no secret in what pot printed
+        for secret in (st["access_token"], st["refresh_token"], q["code"]):
+            self.assertNotIn(secret, out + err)
+        at = self.pot_token()
+        self.assertEqual(at, st["access_token"])
+        _, claims, _ = self.verify_at(at)
+        self.assertEqual((claims["sub"], claims["client_id"], claims["scope"]),
+                         ("alice", "pot", "login sudo"))
+        # askpass: the same token, nothing on stderr, whatever the prompt (even one like an option)
+        for prompt in (["Password:"], ["[sudo] password for alice: "], ["--help"], []):
+            r = self.upot("askpass", *prompt)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, at + "\n", ""), prompt)
+        # SSH_ASKPASS and SUDO_ASKPASS name a program: pot run as pot-askpass
+        link = os.path.join(self.p.dir, "pot-askpass")
+        os.symlink(POT, link)
+        r = subprocess.run([link, "Password:"], env=self.env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, at + "\n", ""))
+        # --json
+        j = json.loads(self.upot("token", "--json").stdout)
+        self.assertEqual((j["access_token"], j["token_type"], j["scope"]), (at, "Bearer", "login sudo"))
+
+    def test_default_directory(self):
+        """Without XDG_CONFIG_HOME: ~/.config/pot, both made 0700."""
+        home = os.path.join(self.p.dir, "home")
+        os.mkdir(home, 0o755)
+        env = {k: v for k, v in self.env().items() if k != "XDG_CONFIG_HOME"}
+        lg = self.start_login(env=env)
+        self.browse(lg.url)
+        self.assertEqual(lg.finish()[0], 0)
+        for d in (os.path.join(home, ".config"), os.path.join(home, ".config", "pot")):
+            self.assertEqual(os.stat(d).st_mode & 0o777, 0o700, d)
+        self.assertEqual(os.stat(os.path.join(home, ".config", "pot", "tokens.json")).st_mode & 0o777, 0o600)
+        r = self.upot("status", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_scope_option(self):
+        self.login("--scope", "login")
+        self.assertEqual(self.stored()["scope"], "login")
+        self.assertEqual(jwt_parts(self.pot_token())[1]["scope"], "login")
+
+    def test_status(self):
+        self.login()
+        r = self.upot("status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^server: +%s$" % re.escape(self.p.issuer))
+        self.assertRegex(r.stdout, r"(?m)^client: +pot$")
+        self.assertRegex(r.stdout, r"(?m)^user: +alice$")
+        self.assertRegex(r.stdout, r"(?m)^scope: +login sudo$")
+        self.assertRegex(r.stdout, r"(?m)^access token: +valid until "
+                         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+m \d\ds left\)$")
+        self.assertRegex(r.stdout, r"(?m)^refresh token: +present$")
+        self.assertNotIn(self.stored()["refresh_token"], r.stdout + r.stderr)
+        self.assertNotIn(self.stored()["access_token"], r.stdout + r.stderr)
+        j = json.loads(self.upot("status", "--json").stdout)
+        self.assertEqual(j, {"server": self.p.issuer, "client_id": "pot", "sub": "alice",
+                             "scope": "login sudo", "expires_at": self.stored()["expires_at"],
+                             "access_token_valid": True, "refresh_token": True})
+        self.assertEqual(json.loads(self.upot("--json", "status").stdout), j)
+
+    def test_refresh_rotates(self):
+        self.login()
+        st0 = self.stored()
+        self.jump(605)                  # the access token expired
+        at1 = self.pot_token()
+        st1 = self.stored()
+        self.assertNotEqual(at1, st0["access_token"])
+        self.assertEqual(at1, st1["access_token"])
+        self.assertRegex(st1["refresh_token"], RT_RE)
+        self.assertNotEqual(st1["refresh_token"], st0["refresh_token"])      # rotated
+        self.assertAlmostEqual(st1["expires_at"], time.time() + 605 + 600, delta=30)
+        self.assertEqual(jwt_parts(at1)[1]["sub"], "alice")
+        self.assertEqual(self.pot_token(), at1)                             # no refresh needed
+        self.assertEqual(self.stored(), st1)
+        self.assertEqual(self.upot("askpass", "Password:").stdout.strip(), at1)
+        self.assertEqual(sorted(os.listdir(self.tokdir)), ["tokens.json", "tokens.lock"])
+        # the old refresh token is superseded: past the grace, presenting it revokes the grant
+        self.jump(605 + 120)
+        self.assert_error(self.refresh_with(st0["refresh_token"]), 400, "invalid_grant")
+        self.jump(605 + 600)
+        r = self.upot("token")
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertIn("refused the refresh token (HTTP 400)", r.stderr)
+        self.assertIn("run `pot login`", r.stderr)
+        r = self.upot("askpass", "Password:")
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertIn("run `pot login`", r.stderr)
+
+    def test_concurrent_refresh(self):
+        """Eight `pot token` at once when a refresh is due: one refresh, one stored refresh
+        token, and it still works."""
+        self.login()
+        st0 = self.stored()
+        before = self.refreshed()
+        self.jump(600 - 30)
+        procs = [subprocess.Popen([POT, "token"], env=self.env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, universal_newlines=True) for _ in range(8)]
+        results = [(p.wait(120), p.stdout.read(), p.stderr.read()) for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        for rc, out, err in results:
+            self.assertEqual((rc, err), (0, ""), out)
+        st1 = self.stored()
+        self.assertEqual({out.strip() for _, out, _ in results}, {st1["access_token"]})
+        self.assertNotEqual(st1["refresh_token"], st0["refresh_token"])
+        self.assertEqual(self.refreshed() - before, 1)
+        # the stored refresh token is the live one: it refreshes again, long after the grace
+        self.jump(600 - 30 + 600)
+        at2 = self.pot_token()
+        self.assertNotIn(at2, {st0["access_token"], st1["access_token"]})
+        self.assertEqual(self.refreshed() - before, 2)
+
+    def refreshed(self):
+        m = re.search(r"(?m)^potd_tokens_refreshed_total (\d+)$", self.p.get("/metrics").text)
+        return int(m.group(1))
+
+    def test_logout(self):
+        self.login()
+        rt = self.stored()["refresh_token"]
+        r = self.upot("logout")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("the refresh token is revoked", r.stdout)
+        self.assertEqual(os.listdir(self.tokdir), [])
+        self.assert_error(self.refresh_with(rt), 400, "invalid_grant")
+        for cmd in (["token"], ["askpass", "Password:"], ["status"]):
+            r = self.upot(*cmd)
+            self.assertEqual((r.returncode, r.stdout), (1, ""), cmd)
+            self.assertIn("not logged in", r.stderr)
+        r = self.upot("logout")
+        self.assertEqual((r.returncode, r.stdout), (0, "not logged in\n"))
+        self.assertEqual(os.listdir(self.tokdir), [])      # asking left nothing behind
+
+    def test_logout_json(self):
+        self.login()
+        j = json.loads(self.upot("logout", "--json").stdout)
+        self.assertEqual(j, {"server": self.p.issuer, "revoked": True, "deleted": True})
+
+    def test_logout_server_unreachable(self):
+        self.login()
+        self.p.stop()
+        r = self.upot("logout")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("could not revoke the refresh token", r.stderr)
+        self.assertIn("the local tokens are deleted", r.stdout)
+        self.assertEqual(os.listdir(self.tokdir), [])
+
+    def test_refresh_server_unreachable(self):
+        """potd down when a refresh is due: an access token still good for a while is
+        printed (askpass stays quiet), one about to expire is not."""
+        self.login()
+        at = self.stored()["access_token"]
+        self.p.stop()
+        self.jump(600 - 45)
+        r = self.upot("token")
+        self.assertEqual((r.returncode, r.stdout), (0, at + "\n"))
+        self.assertIn("cannot refresh the access token", r.stderr)
+        r = self.upot("askpass", "Password:")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, at + "\n", ""))
+        self.jump(600 - 5)
+        r = self.upot("token")
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertIn("cannot refresh the access token: cannot connect", r.stderr)
+        self.assertEqual(self.stored()["access_token"], at)
+
+    def test_refuses_unsafe_directory(self):
+        self.login()
+        os.chmod(self.tokdir, 0o777)
+        for cmd in (["token"], ["status"]):
+            r = self.upot(*cmd)
+            self.assertEqual((r.returncode, r.stdout), (1, ""), cmd)
+            self.assertIn("writable by group or others", r.stderr)
+        os.chmod(self.tokdir, 0o700)
+        os.rename(self.tokdir, self.tokdir + ".real")
+        os.symlink(self.tokdir + ".real", self.tokdir)
+        r = self.upot("token")
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertIn("symbolic link", r.stderr)
+
+    def test_not_logged_in(self):
+        for cmd in (["token"], ["askpass", "Password:"], ["status"]):
+            r = self.upot(*cmd)
+            self.assertEqual((r.returncode, r.stdout), (1, ""), cmd)
+            self.assertIn("not logged in: run `pot login`", r.stderr)
+        self.assertFalse(os.path.exists(self.xdg))      # asking made nothing
+
+    def test_token_refuses_exposed_file(self):
+        self.login()
+        os.chmod(self.tokfile, 0o644)
+        r = self.upot("token")
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertIn("open to others", r.stderr)
+
+    def test_askpass_refuses_confirmation(self):
+        self.login()
+        r = self.upot("askpass", "Allow use of key?", env=self.env(SSH_ASKPASS_PROMPT="confirm"))
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+
+    def test_state_mismatch(self):
+        lg = self.start_login()
+        page = http_get(lg.redirect_uri() + "?" + urllib.parse.urlencode(
+            {"code": "pot_ac_" + "A" * 43, "state": "not-the-state", "iss": self.p.issuer}))
+        self.assertEqual(page.status, 400)
+        rc, out, err = lg.finish()
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("state differs", err)
+        self.assertFalse(os.path.exists(self.tokfile))
+
+    def test_iss_mismatch(self):
+        lg = self.start_login()
+        page = http_get(lg.redirect_uri() + "?" + urllib.parse.urlencode(
+            {"code": "pot_ac_" + "A" * 43, "state": query_of(lg.url)["state"],
+             "iss": "https://evil.example"}))
+        self.assertEqual(page.status, 400)
+        rc, out, err = lg.finish()
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("RFC 9207", err)
+        self.assertFalse(os.path.exists(self.tokfile))
+
+    def test_error_redirect(self):
+        """The user denies a third-party client: potd redirects error=access_denied."""
+        lg = self.start_login(client="pot3")
+        page, q = self.browse(lg.url, decision="deny")
+        self.assertEqual(q["error"], "access_denied")
+        self.assertEqual(page.status, 400)
+        rc, out, err = lg.finish()
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("access_denied", err)
+        self.assertFalse(os.path.exists(self.tokfile))
+
+    def test_listener(self):
+        """Only GET /callback counts: other paths and methods leave the login waiting."""
+        lg = self.start_login()
+        cb = urllib.parse.urlsplit(lg.redirect_uri())
+        self.assertEqual((cb.hostname, cb.path), ("127.0.0.1", "/callback"))
+        self.assertEqual(http_get("http://127.0.0.1:%d/favicon.ico" % cb.port).status, 404)
+        conn = http.client.HTTPConnection("127.0.0.1", cb.port, timeout=10)
+        conn.request("POST", "/callback", body="code=x")
+        self.assertEqual(conn.getresponse().status, 405)
+        conn.close()
+        self.assertIsNone(lg.proc.poll())
+        q = query_of(lg.url)
+        self.assertEqual((q["client_id"], q["response_type"], q["code_challenge_method"]),
+                         ("pot", "code", "S256"))
+        self.assertEqual(len(q["code_challenge"]), 43)
+        self.assertGreaterEqual(len(q["state"]), 43)
+        self.assertNotIn("scope", q)             # the client's registered scope
+        page, _ = self.browse(lg.url)
+        self.assertEqual(page.status, 200)
+        self.assertEqual(lg.finish()[0], 0)
+        self.assertEqual(page.header("Cache-Control"), "no-store")
+        self.assertEqual(page.header("Referrer-Policy"), "no-referrer")
+
+    def test_refuses_plain_http_off_loopback(self):
+        r = self.upot("login", "--no-browser", "--server", "http://192.0.2.1:8740")
+        self.assertEqual(r.returncode, 2)       # a usage error, as `pot client add` has it
+        self.assertIn("plain http only to a loopback address", r.stderr)
+        for bad in ("ftp://example.org", "https://user@example.org", "https://example.org/#x"):
+            self.assertEqual(self.upot("login", "--server", bad).returncode, 2, bad)
+
+    def test_wrong_issuer(self):
+        r = self.upot("login", "--no-browser", "--server", self.p.issuer.replace("127.0.0.1", "127.0.0.2"))
+        self.assertEqual(r.returncode, 1)
+
+    def test_server_from_pot_conf(self):
+        """Without --server, pot.conf's issuer."""
+        lg = PotLogin([POT, "--config", self.p.conf, "login", "--no-browser"], self.env())
+        self.logins.append(lg)
+        self.assertIsNotNone(lg.wait_url(), lg.err)
+        self.assertTrue(lg.url.startswith(self.p.issuer + "/auth/v2/authorize?"), lg.url)
+        self.browse(lg.url)
+        self.assertEqual(lg.finish()[0], 0)
+        self.assertEqual(self.stored()["client_id"], "pot")
+
+    def test_login_again_revokes_the_old_grant(self):
+        self.login()
+        old = self.stored()["refresh_token"]
+        self.login()
+        self.assertNotEqual(self.stored()["refresh_token"], old)
+        self.assert_error(self.refresh_with(old), 400, "invalid_grant")
+
+
+def make_test_pki(d, ip="127.0.0.1"):
+    """A test CA and a server certificate of it for the IP address ip: (ca, cert, key) paths."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def builder(subject, key, days=30):
+        now = datetime.datetime.utcnow()
+        return (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name("pot test CA"))
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=days)))
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (builder("pot test CA", ca_key)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                         critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    cert = (builder(ip, key)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = [os.path.join(d, n) for n in ("ca.pem", "cert.pem", "key.pem")]
+    for path, data, mode in ((paths[0], ca.public_bytes(serialization.Encoding.PEM), 0o644),
+                             (paths[1], cert.public_bytes(serialization.Encoding.PEM), 0o644),
+                             (paths[2], key.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()), 0o600)):
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, mode)
+        if IS_ROOT:
+            os.chown(path, 65534, 65534)    # potd reads them as nobody
+    return paths
+
+
+class TlsPotd(Potd):
+    """potd over HTTPS, with a certificate for 127.0.0.1 from a test CA."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.issuer = "https://127.0.0.1:%d" % self.port
+        self.ca, cert, key = make_test_pki(self.dir)
+        self.extra_conf += "tls_cert = %s\ntls_key = %s\n" % (cert, key)
+        self.write_conf()
+        import ssl
+        self.tls = ssl.create_default_context(cafile=self.ca)
+
+    def request(self, method, path, body=None, headers=None, query=None):
+        if query is not None:
+            path += "?" + urllib.parse.urlencode(query)
+        h = dict(headers or {})
+        if isinstance(body, (dict, list, tuple)):
+            body = urllib.parse.urlencode(body)
+            h.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.tls)
+        try:
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            resp = Resp(r.status, r.msg, r.read())
+        finally:
+            conn.close()
+        self._collect(resp)
+        return resp
+
+
+class TestPotUserTls(PotUserCase):
+    """pot over HTTPS: the server's certificate is verified, against SSL_CERT_FILE here."""
+
+    potd_class = TlsPotd
+
+    def test_https(self):
+        env = self.env(SSL_CERT_FILE=self.p.ca)
+        lg = self.start_login(env=env)
+        self.assertTrue(lg.url.startswith(self.p.issuer + "/auth/v2/authorize?"), lg.url)
+        page, _ = self.browse(lg.url)
+        rc, out, err = lg.finish()
+        self.assertEqual(rc, 0, out + err)
+        st = self.stored()
+        self.assertEqual((st["server"], st["token_endpoint"]),
+                         (self.p.issuer, self.p.issuer + "/auth/v2/token"))
+        self.assertEqual(self.pot_token(env=env), st["access_token"])
+        self.jump(600)                      # a refresh over TLS
+        at = self.pot_token(env=env)
+        self.assertNotEqual(at, st["access_token"])
+        r = self.upot("logout", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("the refresh token is revoked", r.stdout)
+
+    def test_untrusted_certificate(self):
+        r = self.upot("login", "--no-browser", "--server", self.p.issuer)      # no SSL_CERT_FILE
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertIn("certificate is not trusted", r.stderr)
+        self.assertFalse(os.path.exists(self.tokdir))
+
+    def test_name_mismatch(self):
+        """The certificate names 127.0.0.1, not localhost."""
+        r = self.upot("login", "--no-browser", "--server", self.p.issuer.replace("127.0.0.1", "localhost"),
+                      env=self.env(SSL_CERT_FILE=self.p.ca))
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertIn("mismatch", r.stderr)
 
 
 if __name__ == "__main__":

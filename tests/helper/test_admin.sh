@@ -69,7 +69,8 @@ out_has '^pot '
 expect 2
 expect 2 frobnicate
 err_has 'unknown command'
-expect 2 login			# reserved for users; not built yet
+expect 2 login --bogus
+err_has 'unknown option'
 expect 2 client
 expect 2 client frob
 expect 2 --bogus client list
