@@ -45,11 +45,8 @@ struct cli {
 	bool json;
 };
 
-static void
-warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-warnmsg(const char *fmt, ...)
+void
+pot_warnmsg(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -156,7 +153,7 @@ static int
 op_new(const char *op, json_t **req)
 {
 	if ((*req = json_pack("{s:s}", "op", op)) == NULL) {
-		warnmsg("out of memory");
+		pot_warnmsg("out of memory");
 		return 1;
 	}
 	return 0;
@@ -166,7 +163,7 @@ static int
 set_or_fail(json_t *req, const char *key, json_t *v)
 {
 	if (v == NULL || json_object_set_new(req, key, v) != 0) {
-		warnmsg("out of memory");
+		pot_warnmsg("out of memory");
 		return 1;
 	}
 	return 0;
@@ -181,7 +178,7 @@ append_list(json_t *arr, const char *list)
 	for (;;) {
 		n = strcspn(list, ",");
 		if (json_array_append_new(arr, json_stringn(list, n)) != 0) {
-			warnmsg("out of memory");
+			pot_warnmsg("out of memory");
 			return 1;
 		}
 		if (list[n] == '\0')
@@ -326,7 +323,7 @@ build_client_add(struct cli *cli, int argc, char **argv, json_t **req)
 		switch (opt) {
 		case 'r':
 			if (json_array_append_new(ca.uris, json_string(optarg)) != 0) {
-				warnmsg("out of memory");
+				pot_warnmsg("out of memory");
 				r = 1;
 			}
 			break;
@@ -345,7 +342,7 @@ build_client_add(struct cli *cli, int argc, char **argv, json_t **req)
 		}
 	}
 	if (ca.uris == NULL) {
-		warnmsg("out of memory");
+		pot_warnmsg("out of memory");
 		r = 1;
 	}
 	if (r == 0 && (r = positionals(argc, argv, 1, "client add needs a NAME")) == 0)
@@ -831,7 +828,7 @@ recv_reply(int fd, int64_t deadline)
 	while (buf != NULL && nl == NULL) {
 		if (len == cap && (cap >= POT_ADMIN_REPLY_MAX ||
 				   (bigger = malloc(cap * 2)) == NULL)) {
-			warnmsg("potd's reply is too long");
+			pot_warnmsg("potd's reply is too long");
 			goto out;
 		}
 		if (len == cap) {
@@ -842,17 +839,17 @@ recv_reply(int fd, int64_t deadline)
 			cap *= 2;
 		}
 		if (!wait_fd(fd, POLLIN, deadline) || (n = read(fd, buf + len, cap - len)) <= 0) {
-			warnmsg("potd did not answer");
+			pot_warnmsg("potd did not answer");
 			goto out;
 		}
 		nl = memchr(buf + len, '\n', (size_t)n);
 		len += (size_t)n;
 	}
 	if (buf == NULL)
-		warnmsg("out of memory");
+		pot_warnmsg("out of memory");
 	else if ((rep = json_loadb(buf, (size_t)(nl - buf), JSON_REJECT_DUPLICATES, NULL)) == NULL ||
 		 !json_is_object(rep) || !json_is_boolean(json_object_get(rep, "ok"))) {
-		warnmsg("malformed reply from potd");
+		pot_warnmsg("malformed reply from potd");
 		json_decref(rep);
 		rep = NULL;
 	}
@@ -879,11 +876,11 @@ sock_call(const struct pot_conf *conf, const json_t *req, json_t **rep)
 	sun.sun_family = AF_UNIX;
 	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", conf->state_dir, POT_ADMIN_SOCKET);
 	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
-		warnmsg("%s/%s: path too long for a socket", conf->state_dir, POT_ADMIN_SOCKET);
+		pot_warnmsg("%s/%s: path too long for a socket", conf->state_dir, POT_ADMIN_SOCKET);
 		return 0;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		warnmsg("socket: %s", strerror(errno));
+		pot_warnmsg("socket: %s", strerror(errno));
 		return 0;
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
@@ -891,11 +888,11 @@ sock_call(const struct pot_conf *conf, const json_t *req, json_t **rep)
 		close(fd);
 		if (n == ENOENT || n == ECONNREFUSED || n == ENOTDIR)
 			return 1;
-		warnmsg("cannot reach potd at %s: %s", sun.sun_path, strerror(n));
+		pot_warnmsg("cannot reach potd at %s: %s", sun.sun_path, strerror(n));
 		return 0;
 	}
 	if (send_line(fd, req, deadline) != 0)
-		warnmsg("cannot send the request to potd at %s", sun.sun_path);
+		pot_warnmsg("cannot send the request to potd at %s", sun.sun_path);
 	else
 		*rep = recv_reply(fd, deadline);
 	close(fd);
@@ -915,23 +912,23 @@ become_user(const struct pot_conf *conf)
 	if (geteuid() != 0)
 		return 0;
 	if ((pw = getpwnam(conf->user)) == NULL) {
-		warnmsg("user = %s: no such account (potd's state belongs to it)", conf->user);
+		pot_warnmsg("user = %s: no such account (potd's state belongs to it)", conf->user);
 		return -1;
 	}
 	if (pw->pw_uid == 0)
 		return 0;
 	if (mkdir(conf->state_dir, 0755) == 0 && chmod(conf->state_dir, 0755) != 0) {
-		warnmsg("%s: %s", conf->state_dir, strerror(errno));
+		pot_warnmsg("%s: %s", conf->state_dir, strerror(errno));
 		return -1;
 	}
 	if (lstat(conf->state_dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 &&
 	    chown(conf->state_dir, pw->pw_uid, pw->pw_gid) != 0) {
-		warnmsg("chown %s: %s", conf->state_dir, strerror(errno));
+		pot_warnmsg("chown %s: %s", conf->state_dir, strerror(errno));
 		return -1;
 	}
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
 	    setuid(0) == 0) {
-		warnmsg("cannot become %s: %s", conf->user, strerror(errno));
+		pot_warnmsg("cannot become %s: %s", conf->user, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -945,21 +942,21 @@ store_lock(const struct pot_conf *conf)
 	int fd;
 
 	if (mkdir(conf->state_dir, 0755) == 0 && chmod(conf->state_dir, 0755) != 0) {
-		warnmsg("%s: %s", conf->state_dir, strerror(errno));
+		pot_warnmsg("%s: %s", conf->state_dir, strerror(errno));
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/%s", conf->state_dir, LOCK_FILE);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600)) == -1) {
-		warnmsg("%s: %s", path, strerror(errno));
+		pot_warnmsg("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EWOULDBLOCK)
-			warnmsg("potd holds the store but its admin socket does not answer "
+			pot_warnmsg("potd holds the store but its admin socket does not answer "
 				"(%s is locked; %s/%s refuses connections)", path, conf->state_dir,
 				POT_ADMIN_SOCKET);
 		else
-			warnmsg("cannot lock %s: %s", path, strerror(errno));
+			pot_warnmsg("cannot lock %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -980,16 +977,16 @@ direct_run(const struct pot_conf *conf, json_t *req)
 		goto out;
 	if (pot_keystore_open(conf->state_dir, true, (int64_t)time(NULL), &a.ks, err,
 			      sizeof(err)) != POT_OK) {
-		warnmsg("keys: %s", err);
+		pot_warnmsg("keys: %s", err);
 		goto out;
 	}
 	snprintf(dbdir, sizeof(dbdir), "%s/db", conf->state_dir);
 	if (pot_store_open(dbdir, true, &a.store, err, sizeof(err)) != POT_OK) {
-		warnmsg("store: %s", err);
+		pot_warnmsg("store: %s", err);
 		goto out;
 	}
 	if ((rep = pot_admin_run(&a, req)) == NULL)
-		warnmsg("out of memory");
+		pot_warnmsg("out of memory");
 	openlog("pot", LOG_PID, LOG_AUTHPRIV);
 	pot_admin_log(req, rep, (unsigned long)getuid(), (long)getpid());
 	closelog();
@@ -1010,12 +1007,12 @@ conf_read(const struct cli *cli)
 
 	if (c == NULL || pot_conf_init(c) != POT_OK) {
 		free(c);
-		warnmsg("out of memory");
+		pot_warnmsg("out of memory");
 		return NULL;
 	}
 	if ((r = pot_conf_load(c, cli->config, cli->explicit_config, geteuid(), err,
 			       sizeof(err))) != POT_OK || (r = pot_conf_finish(c)) != POT_OK) {
-		warnmsg("%s", r == POT_ERR_ALLOC ? "out of memory" : err);
+		pot_warnmsg("%s", r == POT_ERR_ALLOC ? "out of memory" : err);
 		pot_conf_free(c);
 		free(c);
 		return NULL;
@@ -1030,7 +1027,7 @@ reply_show(const struct cmd *cmd, const struct cli *cli, json_t *rep)
 	json_t *err = json_object_get(rep, "error");
 
 	if (!json_is_true(json_object_get(rep, "ok"))) {
-		warnmsg("%s", json_is_string(err) ? json_string_value(err) : "failed");
+		pot_warnmsg("%s", json_is_string(err) ? json_string_value(err) : "failed");
 		return json_is_true(json_object_get(rep, "usage")) ? EXIT_USAGE : 1;
 	}
 	if (cli->json) {
@@ -1040,7 +1037,7 @@ reply_show(const struct cmd *cmd, const struct cli *cli, json_t *rep)
 	} else
 		cmd->print(rep);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		warnmsg("cannot write the output: %s", strerror(errno));
+		pot_warnmsg("cannot write the output: %s", strerror(errno));
 		return 1;
 	}
 	return 0;

@@ -61,20 +61,6 @@
 
 /* --- messages and the process --------------------------------------------------------- */
 
-static void
-warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-warnmsg(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pot: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static int64_t
 mono_ms(void)
@@ -182,7 +168,7 @@ print_json(json_t *j)
 
 	json_decref(j);
 	if (r != 0) {
-		warnmsg("out of memory");
+		pot_warnmsg("out of memory");
 		return 1;
 	}
 	putchar('\n');
@@ -194,7 +180,7 @@ static int
 out_done(int rc)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		warnmsg("cannot write the output: %s", strerror(errno));
+		pot_warnmsg("cannot write the output: %s", strerror(errno));
 		return 1;
 	}
 	return rc;
@@ -203,7 +189,7 @@ out_done(int rc)
 static int
 not_logged_in(void)
 {
-	warnmsg("not logged in: run `pot login`");
+	pot_warnmsg("not logged in: run `pot login`");
 	return 1;
 }
 
@@ -229,7 +215,7 @@ store_paths(struct store *s, char *base, size_t baselen)
 		if (home == NULL || home[0] != '/')
 			home = (pw = getpwuid(getuid())) != NULL ? pw->pw_dir : NULL;
 		if (home == NULL || home[0] != '/') {
-			warnmsg("cannot tell where your configuration goes: set HOME or XDG_CONFIG_HOME");
+			pot_warnmsg("cannot tell where your configuration goes: set HOME or XDG_CONFIG_HOME");
 			return -1;
 		}
 		n = snprintf(base, baselen, "%s/.config", home);
@@ -237,7 +223,7 @@ store_paths(struct store *s, char *base, size_t baselen)
 	if (n < 0 || (size_t)n >= baselen ||
 	    (n = snprintf(s->dir, sizeof(s->dir), "%s/pot", base)) < 0 ||
 	    (size_t)n >= sizeof(s->dir)) {
-		warnmsg("%s: path too long", base);
+		pot_warnmsg("%s: path too long", base);
 		return -1;
 	}
 	return 0;
@@ -260,19 +246,19 @@ store_open(struct store *s, bool create)
 		return -1;
 	if (create && ((mkdir(base, 0700) != 0 && errno != EEXIST) ||
 		       (mkdir(s->dir, 0700) != 0 && errno != EEXIST))) {
-		warnmsg("cannot make %s: %s", s->dir, strerror(errno));
+		pot_warnmsg("cannot make %s: %s", s->dir, strerror(errno));
 		return -1;
 	}
 	if ((s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT && !create)
 			return 1;
 		e = errno;
-		warnmsg("%s: %s", s->dir, lstat(s->dir, &st) == 0 && S_ISLNK(st.st_mode) ?
+		pot_warnmsg("%s: %s", s->dir, lstat(s->dir, &st) == 0 && S_ISLNK(st.st_mode) ?
 			"a symbolic link: refused (it holds your tokens)" : strerror(e));
 		return -1;
 	}
 	if (fstat(s->dirfd, &st) != 0 || st.st_uid != getuid() || (st.st_mode & 022) != 0) {
-		warnmsg("%s: not yours, or writable by group or others: refused (it holds your "
+		pot_warnmsg("%s: not yours, or writable by group or others: refused (it holds your "
 			"tokens; chmod 700 it)", s->dir);
 		close(s->dirfd);
 		s->dirfd = -1;
@@ -309,12 +295,12 @@ store_lock(struct store *s, int how)
 		fd = openat(s->dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
 			    0600);
 		if (fd == -1) {
-			warnmsg("%s/%s: %s", s->dir, LOCK_FILE, strerror(errno));
+			pot_warnmsg("%s/%s: %s", s->dir, LOCK_FILE, strerror(errno));
 			return -1;
 		}
 		while (flock(fd, how | LOCK_NB) != 0) {
 			if ((errno != EWOULDBLOCK && errno != EINTR) || mono_ms() > deadline) {
-				warnmsg("cannot lock %s/%s: %s", s->dir, LOCK_FILE,
+				pot_warnmsg("cannot lock %s/%s: %s", s->dir, LOCK_FILE,
 					errno == EWOULDBLOCK ? "another pot holds it too long" :
 					strerror(errno));
 				close(fd);
@@ -437,7 +423,7 @@ tokens_from_json(json_t *j, struct tokens *t)
 
 #define TR_STRICT	1	/* refuse a file others could read or write */
 #define TR_QUIET	2	/* no messages */
-#define TR_WARN(...)	do { if ((flags & TR_QUIET) == 0) warnmsg(__VA_ARGS__); } while (0)
+#define TR_WARN(...)	do { if ((flags & TR_QUIET) == 0) pot_warnmsg(__VA_ARGS__); } while (0)
 
 /*
  * Reads tokens.json: POT_OK, POT_ERR_NOT_FOUND (no file), or another error after a
@@ -545,21 +531,21 @@ tokens_write(struct store *s, const struct tokens *t)
 
 	json_decref(j);
 	if (text == NULL) {
-		warnmsg("out of memory");
+		pot_warnmsg("out of memory");
 		return -1;
 	}
 	store_sweep(s);
 	if ((fd = tmp_create(s, tmp)) == -1 || fchmod(fd, 0600) != 0 ||
 	    write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) != 0 ||
 	    fsync(fd) != 0) {
-		warnmsg("cannot write %s/%s: %s", s->dir, tmp[0] != '\0' ? tmp : TOKENS_FILE,
+		pot_warnmsg("cannot write %s/%s: %s", s->dir, tmp[0] != '\0' ? tmp : TOKENS_FILE,
 			strerror(errno));
 		goto out;
 	}
 	r = close(fd);
 	fd = -1;
 	if (r != 0 || renameat(s->dirfd, tmp, s->dirfd, TOKENS_FILE) != 0) {
-		warnmsg("cannot write %s/%s: %s", s->dir, TOKENS_FILE, strerror(errno));
+		pot_warnmsg("cannot write %s/%s: %s", s->dir, TOKENS_FILE, strerror(errno));
 		r = -1;
 		goto out;
 	}
@@ -786,18 +772,18 @@ token_fresh(struct store *s, struct tokens *t, bool askpass)
 	if (left > POT_USER_REFRESH_SKEW)
 		return 0;
 	if ((r = refresh(s, t, &saved, err, sizeof(err))) == POT_ERR_DENIED) {
-		warnmsg("%s", err);
+		pot_warnmsg("%s", err);
 		return 1;
 	}
 	if (r != POT_OK && left < MIN_LEFT) {
-		warnmsg("cannot refresh the access token: %s", err);
+		pot_warnmsg("cannot refresh the access token: %s", err);
 		return 1;
 	}
 	if (r != POT_OK && !askpass)		/* askpass: stderr stays quiet while it works */
-		warnmsg("cannot refresh the access token: %s; the current one is good for %llds "
+		pot_warnmsg("cannot refresh the access token: %s; the current one is good for %llds "
 			"more", err, (long long)left);
 	if (r == POT_OK && !saved)
-		warnmsg("the new tokens could not be stored: when this access token expires, "
+		pot_warnmsg("the new tokens could not be stored: when this access token expires, "
 			"`pot token` may need `pot login`");
 	return 0;
 }
@@ -815,7 +801,7 @@ pot_user_token(const struct pot_user_args *a, bool askpass)
 	if (askpass && hint != NULL && strcmp(hint, "none") == 0)
 		return 0;
 	if (askpass && hint != NULL && strcmp(hint, "confirm") == 0) {
-		warnmsg("askpass answers password prompts only, not confirmations");
+		pot_warnmsg("askpass answers password prompts only, not confirmations");
 		return 1;
 	}
 	if ((r = store_open(&s, false)) != 0)
@@ -886,7 +872,7 @@ store_remove(struct store *s)
 
 	store_sweep(s);
 	if (unlinkat(s->dirfd, TOKENS_FILE, 0) != 0 && errno != ENOENT) {
-		warnmsg("cannot delete %s/%s: %s", s->dir, TOKENS_FILE, strerror(errno));
+		pot_warnmsg("cannot delete %s/%s: %s", s->dir, TOKENS_FILE, strerror(errno));
 		r = -1;
 	}
 	/* lockers check that the file they locked is still there */
@@ -931,9 +917,9 @@ pot_user_logout(const struct pot_user_args *a)
 		goto out;
 	}
 	if (r != POT_OK)
-		warnmsg("deleting the local tokens without revoking anything");
+		pot_warnmsg("deleting the local tokens without revoking anything");
 	else if (t.refresh_token != NULL && !(revoked = rt_revoke(&t, err, sizeof(err)) == POT_OK))
-		warnmsg("could not revoke the refresh token: %s. It stays valid until it expires "
+		pot_warnmsg("could not revoke the refresh token: %s. It stays valid until it expires "
 			"or an administrator revokes it (pot tokens revoke --user %s)", err,
 			t.sub[0] != '\0' ? t.sub : "USER");
 	if (store_remove(&s) == 0)
@@ -1124,7 +1110,7 @@ browser_tick(void *arg)
 		return;
 	l->browser = 0;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		warnmsg("could not open a browser (xdg-open failed): open the address above in one");
+		pot_warnmsg("could not open a browser (xdg-open failed): open the address above in one");
 }
 
 static void
@@ -1248,21 +1234,21 @@ pot_user_login(const struct pot_user_args *a)
 	if (args.client_id == NULL)
 		args.client_id = POT_USER_CLIENT_ID;
 	if (args.server == NULL || (l.server = strdup(args.server)) == NULL) {
-		warnmsg("out of memory");
+		pot_warnmsg("out of memory");
 		return 1;
 	}
 	for (n = strlen(l.server); n > 0 && l.server[n - 1] == '/'; n--)
 		l.server[n - 1] = '\0';		/* an issuer has no trailing slash */
 	if (pot_url_check(l.server, err, sizeof(err)) != POT_OK ||
 	    discover(&l, err, sizeof(err)) != POT_OK) {
-		warnmsg("%s", err);
+		pot_warnmsg("%s", err);
 		goto out;
 	}
 	if (store_open(&s, true) != 0)		/* before the browser: a bad directory fails now */
 		goto out;
 	if (login_code(&l, &code, err, sizeof(err)) != POT_OK ||
 	    login_exchange(&l, code, &t, err, sizeof(err)) != POT_OK) {
-		warnmsg("%s", err);
+		pot_warnmsg("%s", err);
 		goto out;
 	}
 	if (login_save(&s, &t) != 0)

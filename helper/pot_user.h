@@ -83,4 +83,7 @@ int pot_redirect_wait(struct pot_redirect *r, const struct pot_redirect_want *wa
 		      size_t errlen);
 void pot_redirect_close(struct pot_redirect *r);
 
+/* "pot: message" on standard error (pot.c). */
+void pot_warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -329,14 +329,6 @@ pot_keyring_free(struct pot_keyring *kr)
 	free(kr);
 }
 
-static bool
-same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 /* Brings one source up to date; on failure it holds no keys (fail closed). */
 static int
 keyring_src_refresh(struct keyring_src *s, char *err, size_t errlen)
@@ -345,7 +337,7 @@ keyring_src_refresh(struct keyring_src *s, char *err, size_t errlen)
 	struct stat st;
 	int r;
 
-	if (lstat(s->path, &st) == 0 && s->st.st_ino != 0 && same_file(&st, &s->st))
+	if (lstat(s->path, &st) == 0 && s->st.st_ino != 0 && pot_same_file(&st, &s->st))
 		return s->jwks != NULL ? POT_OK :
 		       pot_fail(POT_ERR_IO, err, errlen, "%s: unusable, unchanged since last read", s->path);
 	pot_jwks_free(s->jwks);

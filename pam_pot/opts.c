@@ -91,14 +91,6 @@ static struct {
 	bool valid;
 } cache;
 
-static bool
-same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 static int
 conf_load_cached(struct pot_conf *c, const char *path, bool required, uid_t euid,
 		 char *why, size_t whylen)
@@ -110,7 +102,7 @@ conf_load_cached(struct pot_conf *c, const char *path, bool required, uid_t euid
 	have = fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	pthread_mutex_lock(&conf_lock);
 	if (have && cache.valid && cache.euid == euid && strcmp(cache.path, path) == 0 &&
-	    same_file(&st, &cache.st)) {
+	    pot_same_file(&st, &cache.st)) {
 		pot_conf_free(c);
 		r = pot_conf_copy(c, &cache.conf);
 		pthread_mutex_unlock(&conf_lock);

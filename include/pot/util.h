@@ -46,6 +46,12 @@ int pot_file_read(const char *path, uid_t owner, size_t max, char **buf, size_t 
  */
 const char *pot_log_safe(const char *s, char *buf, size_t len);
 
+/*
+ * Is it still the same file, unchanged? Device, inode, size, mtime and ctime (a chmod or
+ * an in-place rewrite with the old mtime restored still changes ctime).
+ */
+bool pot_same_file(const struct stat *a, const struct stat *b);
+
 /* printf into err, truncating; returns r so callers can `return pot_fail(...)`. */
 int pot_fail(int r, char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
