@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "pot/config.h"
+#include "pot/conf.h"
 #include "pot/keystore.h"
 #include "pot/store.h"
 

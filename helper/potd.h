@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
-#include "pot/config.h"
+#include "pot/conf.h"
 #include "pot/keys.h"
 #include "pot/keystore.h"
 #include "pot/store.h"

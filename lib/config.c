@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pot/config.h"
+#include "pot/conf.h"
 #include "pot/err.h"
 #include "pot/util.h"
 

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <security/pam_modules.h>
 
-#include "pot/config.h"
+#include "pot/conf.h"
 
 #define POT_PROMPT_DEFAULT	"Password: "
 #define POT_SCOPE_DEFAULT	"%s"

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cmocka_pre.h"
-#include "pot/config.h"
+#include "pot/conf.h"
 #include "pot/err.h"
 
 static char dir[] = "/tmp/pot-conf-XXXXXX";

@@ -1,6 +1,6 @@
-/* pot/config.h — pot.conf and the module arguments that override it: one parser. */
-#ifndef POT_CONFIG_H
-#define POT_CONFIG_H
+/* pot/conf.h — pot.conf and the module arguments that override it: one parser. */
+#ifndef POT_CONF_H
+#define POT_CONF_H
 
 #include <stdbool.h>
 #include <stddef.h>
