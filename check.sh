@@ -55,8 +55,15 @@ echo "== build and test (-Werror)"
 run_build "$top/build/check"
 if [ "${POT_CHECK_QUICK:-0}" != 1 ]; then
 	echo "== make distcheck"
-	make -C "$top/build/check" -j"$jobs" distcheck >/dev/null ||
-		{ make -C "$top/build/check" distcheck 2>&1 | tail -40; exit 1; }
+	if ! make -C "$top/build/check" -j"$jobs" distcheck >"$top/build/distcheck.log" 2>&1; then
+		grep -E '^(FAIL|ERROR):' "$top/build/distcheck.log" || tail -40 "$top/build/distcheck.log"
+		for log in "$top"/build/check/pam_pot-*/_build/sub/tests/*/*.log; do
+			grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null || continue
+			echo "=== $log"
+			tail -60 "$log"
+		done
+		exit 1
+	fi
 	echo "== build and test under ASan+UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		run_build "$top/build/sanitizers" --enable-sanitizers

@@ -2255,7 +2255,7 @@ class TestSocket(PotdCase):
             for r in replies:
                 self.assertEqual(set(r), {"ok", "sub", "scope", "client_id", "exp"}, r)
                 self.assertEqual((r["ok"], r["sub"], r["scope"], r["client_id"]), (True, user, scope, web["id"]))
-        self.assertLess(elapsed, 10)
+        self.assertLess(elapsed, 30)
         self.assertTrue(self.check(tokens[0][0])["ok"])
 
     def test_several_requests_one_connection(self):
@@ -2381,7 +2381,8 @@ class TestSocket(PotdCase):
         for service in ("sock-missing", "sock-refused"):
             t0 = time.time()
             self.assert_pam(self.pamtester("alice", rt, service), PAM_UNAVAIL)
-            self.assertLess(time.time() - t0, 2, service)
+            # "at once": well under a loaded machine's worst, far from hanging
+            self.assertLess(time.time() - t0, 4, service)
         # a listener that never answers: socket_timeout (2 in pot.conf); then its backlog
         # full, connecting fails until socket_timeout (1, a module argument) is over
         silent = socket.socket(socket.AF_UNIX)
@@ -2400,14 +2401,14 @@ class TestSocket(PotdCase):
             t0 = time.time()
             self.assert_pam(self.pamtester("alice", rt, service), PAM_UNAVAIL)
             self.assertGreater(time.time() - t0, timeout - 0.1, service)
-            self.assertLess(time.time() - t0, timeout + 1.5, service)
+            self.assertLess(time.time() - t0, timeout + 4, service)
         # potd stopped: refresh tokens wait for it, access tokens log in offline
         self.addCleanup(lambda: self.p.proc.poll() is None or self.p.start())
         self.assertEqual(self.p.stop(), 0)
         self.assertFalse(os.path.exists(self.p.socket))
         t0 = time.time()
         self.assert_pam(self.pamtester("alice", rt, "sock-login"), PAM_UNAVAIL)
-        self.assertLess(time.time() - t0, 2)
+        self.assertLess(time.time() - t0, 4)
         self.assert_pam(self.pamtester("alice", at, "sock-login"), None)
         # killed: its socket is left behind, refusing connections
         self.p.start()
@@ -2497,7 +2498,7 @@ class TestSocketDescriptors(PotdCase):
         time.sleep(0.3)
         t0 = self.cpu_ticks()
         time.sleep(1)
-        self.assertLess(self.cpu_ticks() - t0, 30, "the socket's workers spin")
+        self.assertLess(self.cpu_ticks() - t0, 60, "the socket's workers spin")
         # the store and the HTTP server still have their descriptors
         self.assertEqual(self.p.get("/healthz").status, 200)
         self.assert_ok(self.refresh(web, rt))
@@ -2547,7 +2548,7 @@ class TestSocketDescriptors(PotdCase):
         time.sleep(0.3)
         t0 = self.cpu_ticks()
         time.sleep(1)
-        self.assertLess(self.cpu_ticks() - t0, 30, "the socket's workers spin")
+        self.assertLess(self.cpu_ticks() - t0, 60, "the socket's workers spin")
         self.assertTrue(self.wait_log(r"socket: accept: Too many open files"))
         for s in flood:
             s.close()
@@ -2614,7 +2615,7 @@ class TestLifecycle(PotdCase):
         idle.getresponse().read()
         t0 = time.time()
         self.assertEqual(self.p.stop(signal.SIGTERM), 0, self.p.read_log())
-        self.assertLess(time.time() - t0, 5, "SIGTERM waited for an idle connection")
+        self.assertLess(time.time() - t0, 8, "SIGTERM waited for an idle connection")
         idle.close()
         # the store opens without potd (a clean environment) and keeps the RT
         out = json.loads(self.p.pot("--json", "tokens", "list").stdout)
