@@ -25,32 +25,6 @@
 #define CONN_TIMEOUT_MS	5000
 #define BACKLOG		16
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for events on fd until deadline: 1 ready, 0 timed out, -1 error. */
-static int
-wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int64_t left;
-	int n;
-
-	for (;;) {
-		if ((left = deadline - mono_ms()) <= 0)
-			return 0;
-		if ((n = poll(&p, 1, (int)left)) == -1 && errno == EINTR)
-			continue;
-		return n < 0 ? -1 : n > 0;
-	}
-}
-
 /*
  * Reads one line (without its newline; EOF also ends it) of at most POT_ADMIN_LINE_MAX
  * bytes into buf (POT_ADMIN_LINE_MAX + 1 bytes). POT_ERR_TOO_LONG past the cap.
@@ -63,7 +37,7 @@ line_read(int fd, char *buf, size_t *len, int64_t deadline)
 
 	*len = 0;
 	for (;;) {
-		if (wait_fd(fd, POLLIN, deadline) != 1)
+		if (!pot_wait_fd(fd, POLLIN, deadline))
 			return POT_ERR_IO;
 		if ((n = read(fd, buf + *len, POT_ADMIN_LINE_MAX + 1 - *len)) == -1) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -90,7 +64,7 @@ write_all(int fd, const char *buf, size_t len, int64_t deadline)
 	ssize_t n;
 
 	while (len > 0) {
-		if (wait_fd(fd, POLLOUT, deadline) != 1)
+		if (!pot_wait_fd(fd, POLLOUT, deadline))
 			return POT_ERR_IO;
 		if ((n = send(fd, buf, len, MSG_NOSIGNAL)) == -1) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -137,7 +111,7 @@ request_run(struct pot_admin *a, const char *line, size_t len, json_t **req)
 static void
 conn_serve(struct pot_admin *a, int fd)
 {
-	int64_t deadline = mono_ms() + CONN_TIMEOUT_MS;
+	int64_t deadline = pot_mono_ms() + CONN_TIMEOUT_MS;
 	struct ucred cred;
 	socklen_t credlen = sizeof(cred);
 	json_t *req = NULL, *rep = NULL;

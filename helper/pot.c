@@ -764,37 +764,13 @@ cmd_find(int argc, char **argv, int *words)
 
 /* --- talking to potd ---------------------------------------------------------------- */
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool
-wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int64_t left;
-	int n;
-
-	do {
-		if ((left = deadline - mono_ms()) <= 0)
-			return false;
-		n = poll(&p, 1, (int)left);
-	} while (n == -1 && errno == EINTR);
-	return n > 0;
-}
-
 static int
 send_all(int fd, const char *p, size_t len, int64_t deadline)
 {
 	ssize_t n;
 
 	while (len > 0) {
-		if (!wait_fd(fd, POLLOUT, deadline) || (n = send(fd, p, len, MSG_NOSIGNAL)) <= 0)
+		if (!pot_wait_fd(fd, POLLOUT, deadline) || (n = send(fd, p, len, MSG_NOSIGNAL)) <= 0)
 			return -1;
 		p += n;
 		len -= (size_t)n;
@@ -838,7 +814,7 @@ recv_reply(int fd, int64_t deadline)
 			buf = bigger;
 			cap *= 2;
 		}
-		if (!wait_fd(fd, POLLIN, deadline) || (n = read(fd, buf + len, cap - len)) <= 0) {
+		if (!pot_wait_fd(fd, POLLIN, deadline) || (n = read(fd, buf + len, cap - len)) <= 0) {
 			pot_warnmsg("potd did not answer");
 			goto out;
 		}
@@ -867,7 +843,7 @@ out:
 static int
 sock_call(const struct pot_conf *conf, const json_t *req, json_t **rep)
 {
-	int64_t deadline = mono_ms() + REPLY_TIMEOUT_MS;
+	int64_t deadline = pot_mono_ms() + REPLY_TIMEOUT_MS;
 	struct sockaddr_un sun;
 	int fd, n;
 

@@ -486,15 +486,6 @@ struct params {
 	unsigned n[P_MAX];
 };
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static enum MHD_Result
 count_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -549,7 +540,7 @@ decide(struct pot_redirect *r, struct MHD_Connection *c)
 
 	memset(&p, 0, sizeof(p));
 	r->decided = true;
-	r->decided_at = mono_ms();
+	r->decided_at = pot_mono_ms();
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_param, &p);
 	for (i = 0; i < P_MAX; i++)
 		if (p.n[i] > 1)
@@ -678,13 +669,13 @@ int
 pot_redirect_wait(struct pot_redirect *r, const struct pot_redirect_want *want, int timeout_s,
 		  void (*tick)(void *), void *arg, char **code, char *err, size_t errlen)
 {
-	int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000, left;
+	int64_t deadline = pot_mono_ms() + (int64_t)timeout_s * 1000, left;
 
 	*code = NULL;
 	r->want = want;
 	while (!r->finished) {
 		/* once decided, the browser has a few seconds to take its page */
-		left = (r->decided ? r->decided_at + 5000 : deadline) - mono_ms();
+		left = (r->decided ? r->decided_at + 5000 : deadline) - pot_mono_ms();
 		if (left <= 0)
 			break;
 		if (MHD_run_wait(r->d, (int32_t)(left > 250 ? 250 : left)) != MHD_YES)

@@ -62,15 +62,6 @@
 /* --- messages and the process --------------------------------------------------------- */
 
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 nap_ms(long ms)
 {
@@ -287,7 +278,7 @@ store_close(struct store *s)
 static int
 store_lock(struct store *s, int how)
 {
-	int64_t deadline = mono_ms() + LOCK_WAIT_MS;
+	int64_t deadline = pot_mono_ms() + LOCK_WAIT_MS;
 	struct stat held, now;
 	int fd;
 
@@ -299,14 +290,14 @@ store_lock(struct store *s, int how)
 			return -1;
 		}
 		while (flock(fd, how | LOCK_NB) != 0) {
-			if ((errno != EWOULDBLOCK && errno != EINTR) || mono_ms() > deadline) {
+			if ((errno != EWOULDBLOCK && errno != EINTR) || pot_mono_ms() > deadline) {
 				pot_warnmsg("cannot lock %s/%s: %s", s->dir, LOCK_FILE,
 					errno == EWOULDBLOCK ? "another pot holds it too long" :
 					strerror(errno));
 				close(fd);
 				return -1;
 			}
-			nap_ms(10 + (long)(mono_ms() % 20));
+			nap_ms(10 + (long)(pot_mono_ms() % 20));
 		}
 		/* the holder before us may have removed it (logout): then lock the new one */
 		if (fstat(fd, &held) == 0 && S_ISREG(held.st_mode) &&

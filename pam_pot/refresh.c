@@ -27,34 +27,6 @@
 
 #define REPLY_MAX	4096
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for events on fd until the deadline; false on timeout or error. */
-static bool
-wait_for(int fd, short events, int64_t deadline)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int64_t left;
-	int n;
-
-	for (;;) {
-		if ((left = deadline - now_ms()) <= 0)
-			return false;
-		n = poll(&p, 1, (int)left);
-		if (n > 0)
-			return (p.revents & events) != 0 || (p.revents & POLLHUP) != 0;
-		if (n == 0 || errno != EINTR)
-			return false;
-	}
-}
-
 /*
  * A UNIX socket connects at once or not at all: there is no connect in progress to wait
  * for, and EAGAIN means potd's listen backlog is full (potd busy or stalled). So try
@@ -73,7 +45,7 @@ sock_connect(const char *path, int64_t deadline, char *why, size_t whylen)
 		return pot_fail(-1, why, whylen, "socket: %s", strerror(errno));
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		e = errno;
-		if (e != EAGAIN || now_ms() >= deadline) {
+		if (e != EAGAIN || pot_mono_ms() >= deadline) {
 			pot_fail(-1, why, whylen, "cannot connect to %s: %s", path,
 				 e == EAGAIN ? "potd busy, timed out" : strerror(e));
 			close(fd);
@@ -95,7 +67,7 @@ send_all(int fd, const char *buf, size_t len, int64_t deadline)
 		if (n > 0)
 			off += (size_t)n;
 		else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (!wait_for(fd, POLLOUT, deadline))
+			if (!pot_wait_fd(fd, POLLOUT, deadline))
 				return false;
 		} else
 			return false;
@@ -111,7 +83,7 @@ recv_line(int fd, char *buf, size_t size, int64_t deadline)
 	ssize_t n;
 
 	while (len < size - 1) {
-		if (!wait_for(fd, POLLIN, deadline))
+		if (!pot_wait_fd(fd, POLLIN, deadline))
 			return false;
 		n = recv(fd, buf + len, size - 1 - len, MSG_DONTWAIT);
 		if (n == 0)
@@ -179,7 +151,7 @@ pot_refresh_check(pam_handle_t *pamh, const struct pot_opts *o, const char *user
 {
 	static __thread char reason[300];	/* per thread: PAM applications may be threaded */
 	const void *service = NULL, *rhost = NULL;
-	int64_t deadline = now_ms() + (int64_t)o->conf.socket_timeout * 1000;
+	int64_t deadline = pot_mono_ms() + (int64_t)o->conf.socket_timeout * 1000;
 	char *req = NULL, reply[REPLY_MAX + 1];
 	json_t *j;
 	int fd = -1, r = POT_ERR_UNAVAILABLE;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -51,6 +52,11 @@ const char *pot_log_safe(const char *s, char *buf, size_t len);
  * an in-place rewrite with the old mtime restored still changes ctime).
  */
 bool pot_same_file(const struct stat *a, const struct stat *b);
+
+/* CLOCK_MONOTONIC in milliseconds, for deadlines. */
+int64_t pot_mono_ms(void);
+/* poll(2) fd for events until the pot_mono_ms() deadline: true when something happened. */
+bool pot_wait_fd(int fd, short events, int64_t deadline);
 
 /* printf into err, truncating; returns r so callers can `return pot_fail(...)`. */
 int pot_fail(int r, char *err, size_t errlen, const char *fmt, ...)
