@@ -240,13 +240,35 @@ conf_parse_line(struct pot_conf *c, char *line, char *err, size_t errlen)
 }
 
 int
+pot_conf_parse(struct pot_conf *c, char *buf, size_t len, const char *name, char *err,
+	       size_t errlen)
+{
+	char why[256], *line, *next;
+	unsigned lineno = 0;
+	int r;
+
+	if (memchr(buf, '\0', len) != NULL)
+		return pot_fail(POT_ERR_CONFIG, err, errlen, "%s: contains a NUL byte", name);
+	if (buf[len] != '\0')
+		return pot_fail(POT_ERR_CONFIG, err, errlen, "%s: not terminated", name);
+	for (line = buf; line != NULL && *line != '\0'; line = next) {
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if ((r = conf_parse_line(c, line, why, sizeof(why))) != POT_OK)
+			return r == POT_ERR_ALLOC ? r : pot_fail(POT_ERR_CONFIG, err, errlen, "%s:%u: %s",
+								    name, lineno, why);
+	}
+	return POT_OK;
+}
+
+int
 pot_conf_load(struct pot_conf *c, const char *path, bool required, uid_t owner,
 	      char *err, size_t errlen)
 {
-	char why[256], *buf = NULL, *line, *next;
+	char *buf = NULL;
 	struct stat st;
 	size_t len;
-	unsigned lineno = 0;
 	int r;
 
 	r = pot_file_read(path, owner, POT_CONF_MAX, &buf, &len, &st, err, errlen);
@@ -254,22 +276,7 @@ pot_conf_load(struct pot_conf *c, const char *path, bool required, uid_t owner,
 		return POT_OK;
 	if (r != POT_OK)
 		return r == POT_ERR_ALLOC ? r : POT_ERR_CONFIG;
-	if (memchr(buf, '\0', len) != NULL) {
-		r = pot_fail(POT_ERR_CONFIG, err, errlen, "%s: contains a NUL byte", path);
-		goto out;
-	}
-	for (line = buf; line != NULL && *line != '\0'; line = next) {
-		lineno++;
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		if ((r = conf_parse_line(c, line, why, sizeof(why))) != POT_OK) {
-			if (r != POT_ERR_ALLOC)
-				r = pot_fail(POT_ERR_CONFIG, err, errlen, "%s:%u: %s", path, lineno, why);
-			goto out;
-		}
-	}
-	r = POT_OK;
-out:
+	r = pot_conf_parse(c, buf, len, path, err, errlen);
 	free(buf);
 	return r;
 }

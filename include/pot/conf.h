@@ -61,6 +61,13 @@ int pot_conf_set(struct pot_conf *c, const char *key, const char *value, char *e
 int pot_conf_load(struct pot_conf *c, const char *path, bool required, uid_t owner,
 		  char *err, size_t errlen);
 
+/*
+ * The parser behind pot_conf_load: buf[0..len) holds the file's text and buf[len] is a
+ * NUL; the buffer is modified. `name` is used in messages (path:line: reason).
+ */
+int pot_conf_parse(struct pot_conf *c, char *buf, size_t len, const char *name, char *err,
+		   size_t errlen);
+
 /* After the file and the arguments: derives defaults (jwks = <state_dir>/jwks.json). */
 int pot_conf_finish(struct pot_conf *c);
 /* A deep copy (dst is overwritten, not freed). */
