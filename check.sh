@@ -1,7 +1,8 @@
 #!/bin/sh
 # check.sh — every test, from a fresh clone: installs the Debian 12 packages that are
 # missing (with sudo when not root), bootstraps, builds with -Werror and runs `make check`,
-# then `make distcheck`, then the whole suite again under ASan+UBSan.
+# then `make distcheck`, then the whole suite again under ASan+UBSan, then a 60 s
+# libFuzzer run of each fuzz harness.
 # Its exit status tells. POT_CHECK_QUICK=1 skips distcheck and the sanitizer pass.
 set -eu
 cd "$(dirname "$0")"
@@ -11,22 +12,12 @@ PACKAGES="build-essential autoconf automake libtool pkg-config autoconf-archive
 	libpam0g-dev libssl-dev libjansson-dev libmicrohttpd-dev libdb5.3-dev
 	libcmocka-dev libpam-wrapper libnss-wrapper libpamtest0-dev pamtester libjwt-dev
 	python3 python3-jwt python3-cryptography python3-authlib python3-requests faketime
-	openssh-server openssh-client sudo binutils procps curl"
+	openssh-server openssh-client sudo binutils procps curl valgrind
+	clang libclang-rt-14-dev"
 
-missing=
-for p in $PACKAGES; do
-	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
-		missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	echo "check.sh: installing:$missing"
-	as_root=
-	[ "$(id -u)" -eq 0 ] || as_root=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$as_root apt-get update -qq
-	# shellcheck disable=SC2086
-	$as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+. "$top/tests/tools/debian-packages.sh"
+# shellcheck disable=SC2086
+pot_need_packages $PACKAGES
 
 jobs=$(nproc 2>/dev/null || echo 2)
 autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
@@ -67,5 +58,7 @@ if [ "${POT_CHECK_QUICK:-0}" != 1 ]; then
 	echo "== build and test under ASan+UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		run_build "$top/build/sanitizers" --enable-sanitizers
+	echo "== fuzzing: 60 s of each harness (make fuzz-smoke)"
+	make -C "$top/build/check" fuzz-smoke
 fi
 echo "check.sh: all tests passed"
