@@ -40,6 +40,8 @@ for want in \
 	'unknown module argument `frobnicate`' \
 	'bad.conf:2: unknown key `frobnicate`' \
 	'trusted keys: ' \
+	'jwks.json: No such file or directory' \
+	'jwks.json: not JSON (line 1: ' \
 	'writable by group or others'; do
 	grep -qF -- "$want" "$out" || { echo "FAIL: no log line with: $want"; fail=1; }
 done

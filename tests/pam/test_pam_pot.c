@@ -806,6 +806,32 @@ test_jwks_corrupt_fails_closed(void **state)
 	free(tok);
 }
 
+/* Truncated in place (same inode), cut in half, deleted: refused each time, and logins
+ * come back as soon as the file is good again. */
+static void
+test_jwks_truncated_or_missing_fails_closed(void **state)
+{
+	char *tok = good_token(k_es, "alice", "login");
+	struct stat st;
+
+	(void)state;
+	expect("pot_login", "alice", tok, PAM_SUCCESS, -1);
+	assert_int_equal(truncate(path_jwks, 0), 0);
+	expect("pot_login", "alice", tok, PAM_AUTH_ERR, -1);
+	write_keys();
+	expect("pot_login", "alice", tok, PAM_SUCCESS, -1);
+	assert_int_equal(stat(path_jwks, &st), 0);
+	assert_int_equal(truncate(path_jwks, st.st_size / 2), 0);
+	expect("pot_login", "alice", tok, PAM_AUTH_ERR, -1);
+	write_keys();
+	expect("pot_login", "alice", tok, PAM_SUCCESS, -1);
+	assert_int_equal(unlink(path_jwks), 0);
+	expect("pot_login", "alice", tok, PAM_AUTH_ERR, -1);
+	write_keys();
+	expect("pot_login", "alice", tok, PAM_SUCCESS, -1);
+	free(tok);
+}
+
 static void
 test_config_unsafe(void **state)
 {
@@ -1019,6 +1045,7 @@ main(void)
 		cmocka_unit_test(test_jwks_reloaded_on_change),
 		cmocka_unit_test(test_jwks_unsafe_mode),
 		cmocka_unit_test(test_jwks_corrupt_fails_closed),
+		cmocka_unit_test(test_jwks_truncated_or_missing_fails_closed),
 		cmocka_unit_test(test_config_unsafe),
 		cmocka_unit_test(test_bad_config_value),
 		cmocka_unit_test(test_sudo_long_token),
