@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# load.sh [BUILD_DIR] — potd under 60 s of mixed traffic at 256 connections (wrk on
+# loopback): client_credentials, refresh_token (durable commits), introspection, JWKS,
+# metadata, healthz, and a designed refusal (a refresh token that does not exist: 400
+# invalid_grant). Reports requests/s, p50/p99, every status seen, and potd's RSS before the
+# load, right after it and after 10 s of rest. Fails (exit 1) on any status other than 200
+# and the designed 400, on a socket error, or when the RSS after rest exceeds the RSS after
+# warm-up by more than LOAD_RSS_SLACK_KB (8192). Not part of `make check`.
+#
+# Environment: DURATION (60s) CONNS (256) THREADS (2) WARMUP (5s).
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+B=$(cd "${1:-$TOP/build}" && pwd) || exit 2
+DURATION=${DURATION:-60s} CONNS=${CONNS:-256} THREADS=${THREADS:-2} WARMUP=${WARMUP:-5s}
+SLACK=${LOAD_RSS_SLACK_KB:-8192}
+log() { echo "[load] $*" >&2; }
+die() { log "$*"; exit 1; }
+for t in wrk curl jq pkg-config python3; do
+	command -v $t >/dev/null || die "$t is missing (apt-get install wrk curl jq pkgconf python3)"
+done
+[ -x "$B/potd" ] && [ -x "$B/pot" ] || die "no potd/pot in $B (build it first)"
+PAMWRAP=$(pkg-config --libs pam_wrapper | tr -d ' ')
+NSSWRAP=$(pkg-config --libs nss_wrapper | tr -d ' ')
+PAM_MATRIX=$(dirname "$PAMWRAP")/pam_wrapper/pam_matrix.so
+[ -f "$PAM_MATRIX" ] || die "pam_matrix.so not found (libpam-wrapper)"
+
+T=$(mktemp -d /tmp/potd-load.XXXXXX) || die mktemp
+chmod 0755 "$T"
+POTD=
+cleanup() {
+	trap - EXIT INT TERM
+	if [ -n "$POTD" ] && kill -0 "$POTD" 2>/dev/null; then
+		kill "$POTD"
+		wait "$POTD" 2>/dev/null
+	fi
+	for d in /tmp/pam.?; do grep -q -s -F "$T/" "$d"/* && rm -rf "$d"; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE=http://127.0.0.1:$PORT
+RUN_USER=$(id -un)
+[ "$(id -u)" = 0 ] && RUN_USER=nobody
+mkdir -p "$T/services"
+{ getent passwd "$RUN_USER"; echo "loaduser:x:4801:4801:load:/:/bin/sh"; } >"$T/passwd"
+{ getent group "$(id -gn "$RUN_USER")"; echo "loaduser:x:4801:"; } >"$T/group"
+printf 'load-password-0123\n' >"$T/password"
+printf 'loaduser:load-password-0123:load-signin\n' >"$T/passdb"
+printf 'auth required %s passdb=%s\naccount required %s passdb=%s\n' \
+	"$PAM_MATRIX" "$T/passdb" "$PAM_MATRIX" "$T/passdb" >"$T/services/load-signin"
+cat >"$T/pot.conf" <<EOF
+issuer = $BASE
+listen = 127.0.0.1:$PORT
+state_dir = $T/state
+socket = $T/run/potd.sock
+user = $RUN_USER
+login_service = load-signin
+scope.api = *
+EOF
+chmod 0644 "$T"/passwd "$T"/group "$T"/passdb "$T"/pot.conf
+ulimit -n 4096 2>/dev/null
+# a simple command in the background: $! is potd itself (env execs it)
+env LD_PRELOAD="$PAMWRAP:$NSSWRAP" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/services" \
+	NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
+	"$B/potd" --config "$T/pot.conf" --foreground >"$T/potd.log" 2>&1 &
+POTD=$!
+for _ in $(seq 100); do curl -sf -m 1 -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
+curl -sf -m 1 -o /dev/null "$BASE/healthz" || { cat "$T/potd.log"; die "potd does not answer"; }
+
+pot() { env LD_PRELOAD="$NSSWRAP" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
+	"$B/pot" --config "$T/pot.conf" "$@"; }
+pot --json client add load --grant client_credentials,authorization_code,refresh_token \
+	--introspect --first-party --scope api --redirect-uri http://127.0.0.1:9/cb >"$T/client.json" ||
+	die "pot client add failed"
+ID=$(jq -r .client_id "$T/client.json")
+SECRET=$(jq -r .client_secret "$T/client.json")
+
+# a refresh token of loaduser through the code flow (confidential client: it does not rotate)
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+VERIFIER=$(head -c 48 /dev/urandom | b64url)
+CHALLENGE=$(printf '%s' "$VERIFIER" | openssl dgst -sha256 -binary | b64url)
+python3 "$TOP/tests/tools/pot-browser" --user loaduser --password-file "$T/password" \
+	--code-to "$T/code" --url "$BASE/auth/v2/authorize?response_type=code&client_id=$ID&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=api&state=s&code_challenge=$CHALLENGE&code_challenge_method=S256" \
+	>/dev/null || die "sign-in failed"
+curl -s -u "$ID:$SECRET" -d grant_type=authorization_code --data-urlencode "code@$T/code" \
+	-d redirect_uri=http://127.0.0.1:9/cb -d code_verifier="$VERIFIER" "$BASE/auth/v2/token" >"$T/tokens.json"
+RT=$(jq -r .refresh_token "$T/tokens.json")
+AT=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials -d scope=api "$BASE/auth/v2/token" | jq -r .access_token)
+[ -n "$RT" ] && [ "$RT" != null ] && [ -n "$AT" ] && [ "$AT" != null ] || die "no tokens"
+
+AUTH=$(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)
+cat >"$T/mix.lua" <<EOF
+-- the mix: 10 slots, one request each, in turn
+local auth = "Basic $AUTH"
+local form = { ["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = auth }
+local plain = {}
+local reqs = {
+  wrk.format("POST", "/auth/v2/token", form, "grant_type=client_credentials&scope=api"),
+  wrk.format("POST", "/auth/v2/token", form, "grant_type=client_credentials"),
+  wrk.format("POST", "/auth/v2/token", form, "grant_type=client_credentials&scope=api"),
+  wrk.format("POST", "/auth/v2/token", form, "grant_type=refresh_token&refresh_token=$RT"),
+  wrk.format("POST", "/auth/v2/token", form, "grant_type=refresh_token&refresh_token=$RT"),
+  wrk.format("POST", "/auth/v2/introspect", form, "token=$AT"),
+  wrk.format("POST", "/auth/v2/introspect", form, "token=$RT"),
+  wrk.format("GET", "/auth/v2/jwks", plain),
+  wrk.format("GET", "/.well-known/oauth-authorization-server", plain),
+  wrk.format("POST", "/auth/v2/token", form, "grant_type=refresh_token&refresh_token=pot_rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+}
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) n = 0; statuses = {} end
+function request() n = n + 1; return reqs[(n % #reqs) + 1] end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local all = {}
+  for _, t in ipairs(threads) do
+    for s, c in pairs(t:get("statuses")) do all[s] = (all[s] or 0) + c end
+  end
+  for s, c in pairs(all) do io.write(string.format("status %d %d\n", s, c)) end
+  io.write(string.format("p50_ms %.2f\np99_ms %.2f\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+  io.write(string.format("errors connect %d read %d write %d timeout %d status %d\n", summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.timeout, summary.errors.status))
+end
+EOF
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$POTD/status"; }
+[ "$(cat "/proc/$POTD/comm")" = potd ] || die "pid $POTD is not potd"
+log "potd $POTD on $BASE; warm-up $WARMUP at $CONNS connections"
+wrk -t "$THREADS" -c "$CONNS" -d "$WARMUP" -s "$T/mix.lua" "$BASE" >/dev/null 2>&1
+rss0=$(rss)
+log "load: $DURATION at $CONNS connections, $THREADS wrk threads (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+wrk -t "$THREADS" -c "$CONNS" -d "$DURATION" --timeout 10s -s "$T/mix.lua" "$BASE" >"$T/wrk.out" 2>&1
+rss1=$(rss)
+sleep 10
+rss2=$(rss)
+kill -0 "$POTD" 2>/dev/null || die "potd died under load"
+reqs=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$T/wrk.out")
+rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$T/wrk.out")
+echo "potd under mixed load: $DURATION, $CONNS connections ($(nproc) cores, wrk on the same machine)"
+echo "  requests:      $reqs ($rate/s)"
+echo "  latency:       p50 $(sed -n 's/^p50_ms //p' "$T/wrk.out") ms, p99 $(sed -n 's/^p99_ms //p' "$T/wrk.out") ms"
+sed -n 's/^status \([0-9]*\) \([0-9]*\)/  HTTP \1:      \2/p' "$T/wrk.out" | sort
+echo "  socket errors: $(sed -n 's/^errors //p' "$T/wrk.out")"
+echo "  potd RSS:      ${rss0} kB after warm-up, ${rss1} kB after the load, ${rss2} kB after 10 s of rest"
+fail=0
+if sed -n 's/^status \([0-9]*\) .*/\1/p' "$T/wrk.out" | grep -qv -e '^200$' -e '^400$'; then
+	log "FAIL: a status other than 200 and the designed 400"; fail=1
+fi
+grep -q '^errors connect 0 read 0 write 0 timeout 0' "$T/wrk.out" || { log "FAIL: socket errors"; fail=1; }
+[ "$rss2" -le $((rss0 + SLACK)) ] || { log "FAIL: RSS grew by $((rss2 - rss0)) kB"; fail=1; }
+grep -q '^status 400 ' "$T/wrk.out" || { log "FAIL: the designed refusal never came"; fail=1; }
+exit $fail
