@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,11 +100,53 @@ buf_urlenc(char **b, size_t *len, const char *s)
 
 /* --- pages ---------------------------------------------------------------------------- */
 
+/*
+ * The CSP source of a redirect URI for form-action: a form posted to /authorize is
+ * answered with a redirect to the client, and browsers hold that redirect to the page's
+ * form-action too (Chromium blocks it under a bare 'self'). "scheme://host[:port]", or
+ * "scheme:" for a private-use scheme (RFC 8252 §7.1); "" when the URI has any character a
+ * source expression may not hold (the redirect URI was checked against the client's
+ * registration before any page shows it; this keeps the header well-formed regardless).
+ */
+static void
+csp_origin(const char *uri, char *out, size_t outlen)
+{
+	const char *p = uri, *host;
+	size_t n;
+
+	out[0] = '\0';
+	if (uri == NULL || !isalpha((unsigned char)*p))
+		return;
+	while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+		p++;
+	if (*p != ':')
+		return;
+	if (strncmp(p, "://", 3) != 0) {
+		n = (size_t)(p + 1 - uri);
+		if (n < outlen) {
+			memcpy(out, uri, n);
+			out[n] = '\0';
+		}
+		return;
+	}
+	host = p + 3;
+	for (p = host; *p != '\0' && *p != '/' && *p != '?' && *p != '#'; p++)
+		if (!isalnum((unsigned char)*p) && strchr(".-:[]", *p) == NULL)
+			return;
+	n = (size_t)(p - uri);
+	if (p == host || n >= outlen)
+		return;
+	memcpy(out, uri, n);
+	out[n] = '\0';
+}
+
+/* An HTML page; form_to, when set, is the redirect URI the page's form may lead to. */
 static enum MHD_Result
-page(struct MHD_Connection *c, unsigned status, const char *body)
+page(struct MHD_Connection *c, unsigned status, const char *body, const char *form_to)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	char origin[POT_URI_MAX], csp[POT_URI_MAX + 160];
 
 	if (body == NULL)
 		return MHD_NO;
@@ -123,9 +166,10 @@ page(struct MHD_Connection *c, unsigned status, const char *body)
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Form realm=\"" POTD_REALM "\"");
-	MHD_add_response_header(resp, "Content-Security-Policy",
-				"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-				"frame-ancestors 'none'");
+	csp_origin(form_to, origin, sizeof(origin));
+	snprintf(csp, sizeof(csp), "default-src 'none'; style-src 'unsafe-inline'; "
+		 "form-action 'self'%s%s; frame-ancestors 'none'", origin[0] != '\0' ? " " : "", origin);
+	MHD_add_response_header(resp, "Content-Security-Policy", csp);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -173,7 +217,7 @@ error_page(struct MHD_Connection *c, unsigned status, const char *message)
 	buf_html(&b, &len, message);
 	buf_add(&b, &len, "</p>\n<p>The application that sent you here is misconfigured or the "
 		"link is damaged. Nothing was shared with it.</p>\n</main>\n</body>\n</html>\n");
-	ret = page(c, status, b);
+	ret = page(c, status, b, NULL);
 	free(b);
 	return ret;
 }
@@ -222,7 +266,7 @@ login_page(struct MHD_Connection *c, unsigned status, const struct authz *a, con
 		"<input type=\"password\" id=\"password\" name=\"password\" "
 		"autocomplete=\"current-password\" required>\n"
 		"<button type=\"submit\">Sign in</button>\n</form>\n</main>\n</body>\n</html>\n");
-	ret = page(c, status, b);
+	ret = page(c, status, b, a->redirect_uri);
 	free(b);
 	return ret;
 }
@@ -257,7 +301,7 @@ consent_page(struct MHD_Connection *c, const struct authz *a, const char *user,
 		"<button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\n"
 		"</form>\n</main>\n</body>\n</html>\n");
 	free(scopes);
-	ret = page(c, 200, b);
+	ret = page(c, 200, b, a->redirect_uri);
 	free(b);
 	return ret;
 }
