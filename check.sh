@@ -13,7 +13,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config autoconf-archive
 	libcmocka-dev libpam-wrapper libnss-wrapper libpamtest0-dev pamtester libjwt-dev
 	python3 python3-jwt python3-cryptography python3-authlib python3-requests faketime
 	openssh-server openssh-client sudo binutils procps curl valgrind
-	clang libclang-rt-14-dev chromium"
+	clang libclang-rt-14-dev chromium
+	dpkg-dev debhelper lintian"
 # Node.js and npm for tests/e2e/browser.sh (playwright-core drives the chromium above):
 # Debian's, unless there is a node already (NodeSource's nodejs bundles npm and conflicts
 # with Debian's npm package)
