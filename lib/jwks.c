@@ -454,7 +454,9 @@ pot_key_load_pem(const char *path, EVP_PKEY **out, char *err, size_t errlen)
 	if ((r = pot_file_read(path, POT_OWNER_ANY, 64 * 1024, &buf, &len, &st, err, errlen)) != 0)
 		return r;
 	if ((st.st_mode & 077) != 0) {
-		r = pot_fail(POT_ERR_IO, err, errlen, "%s: private key readable by group or others", path);
+		r = pot_fail(POT_ERR_IO, err, errlen,
+			     "%s: private key readable by group or others (mode %04o): it must be 0600",
+			     path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||

@@ -2753,6 +2753,25 @@ class TestLifecycle(PotdCase):
                 uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
             self.assertEqual(set(uids), {"65534"})
 
+    def test_refuses_unsafe_modes(self):
+        """DESIGN's modes are checked at every start: a state that others could read or
+        change stops potd with a message naming the file and its mode."""
+        self.p.start()
+        self.assertEqual(self.p.stop(), 0)
+        keys, db = os.path.join(self.p.state, "keys"), os.path.join(self.p.state, "db")
+        key = [os.path.join(keys, n) for n in os.listdir(keys) if n.endswith(".pem")][0]
+        for path, bad, good in ((self.p.state, 0o777, 0o755), (keys, 0o755, 0o700),
+                                (db, 0o750, 0o700), (os.path.join(keys, "pepper"), 0o644, 0o600),
+                                (key, 0o640, 0o600)):
+            os.chmod(path, bad)
+            rc, out = self.p.run_potd()
+            os.chmod(path, good)
+            self.assertEqual(rc, 1, "%s at %o: %s" % (path, bad, out))
+            self.assertIn(os.path.basename(path), out)
+            self.assertIn("%04o" % bad, out)
+        self.p.start()
+        self.assertEqual(self.p.get("/healthz").status, 200)
+
     def test_refuses_issuer_with_path(self):
         with open(self.p.conf) as f:
             text = f.read().replace("issuer = %s" % self.p.issuer, "issuer = %s/tenant" % self.p.issuer)
