@@ -5,6 +5,8 @@
  *   {"op":"check","token":"pot_rt_…","user":"alice","service":"sshd","rhost":"…"}
  *   -> {"ok":true,"sub":"alice","scope":"…","client_id":"…","exp":…}
  *    | {"ok":false,"error":"invalid_token"|"user_mismatch"|"rate_limited"|"bad_request"}
+ *   {"op":"ping"} -> {"ok":true}: no store, no log line, never a failure nor limited (for
+ *   health checks, and the floor that tests/bench/sock_bench.sh measures checks against)
  * A successful check slides the token's expiry like a refresh (never past refresh_max)
  * and never rotates it. To keep checks cheap the expiry is written when it would move by
  * at least SLIDE_STEP seconds: a durable write per token per minute, not per login.
@@ -56,6 +58,20 @@ struct conn {
 	struct conn *next;
 };
 
+/*
+ * A connection's replies are written into one buffer and sent together once its input is
+ * used up: one send() for a request, one for a pipelined batch. A reply is at most
+ * REPLY_MAX bytes (three strings of the store escaped six times over, in the worst case),
+ * so the buffer is sent before a request is handled whenever REPLY_MAX no longer fits.
+ */
+#define REPLY_MAX	(6 * (2 * POT_NAME_MAX + POT_SCOPE_MAX) + 128)
+#define OUT_MAX		(2 * REPLY_MAX)
+
+struct out {
+	size_t len;
+	char buf[OUT_MAX];
+};
+
 struct worker {
 	struct potd *d;
 	int listen_fd;
@@ -64,6 +80,7 @@ struct worker {
 	struct conn *conns;
 	size_t nconns;
 	bool paused;		/* out of descriptors: the listening socket left the epoll set */
+	struct out out;		/* the replies of the connection being served */
 };
 
 static struct worker workers[WORKERS];
@@ -128,13 +145,106 @@ potd_sock_open(const char *path, uid_t owner, gid_t group)
 	return fd;
 }
 
-/* --- one check ---------------------------------------------------------------------- */
+/* --- replies ------------------------------------------------------------------------ */
 
-static json_t *
-failure(const char *error)
+static void
+out_add(struct out *o, const char *s, size_t n)
 {
-	return json_pack("{s:b, s:s}", "ok", 0, "error", error);
+	memcpy(o->buf + o->len, s, n);		/* room is ensured by REPLY_MAX */
+	o->len += n;
 }
+
+/*
+ * s as a JSON string. ASCII is escaped here ('"', '\\' and control characters); a string
+ * with bytes beyond ASCII goes through jansson, which refuses invalid UTF-8: false.
+ */
+static bool
+out_str(struct out *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p;
+	char *text;
+	bool ok;
+
+	for (p = (const unsigned char *)s; *p != '\0' && *p < 0x80; p++)
+		;
+	if (*p != '\0') {
+		json_t *j = json_string(s);
+
+		text = j != NULL ? json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+		json_decref(j);
+		if ((ok = text != NULL && strlen(text) <= 6 * strlen(s) + 2))
+			out_add(o, text, strlen(text));
+		free(text);
+		return ok;
+	}
+	out_add(o, "\"", 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\') {
+			out_add(o, "\\", 1);
+			out_add(o, (const char *)p, 1);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			char u[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
+
+			out_add(o, u, sizeof(u));
+		} else
+			out_add(o, (const char *)p, 1);
+	}
+	out_add(o, "\"", 1);
+	return true;
+}
+
+static void
+out_failure(struct out *o, const char *error)
+{
+	out_add(o, "{\"ok\":false,\"error\":\"", 21);
+	out_add(o, error, strlen(error));		/* one of ours: nothing to escape */
+	out_add(o, "\"}\n", 3);
+}
+
+/* {"ok":true,"sub":…,"scope":…,"client_id":…,"exp":…}; false: nothing added. */
+static bool
+out_success(struct out *o, const struct pot_rt *rt, const char *granted)
+{
+	size_t start = o->len;
+	char exp[32];
+
+	out_add(o, "{\"ok\":true,\"sub\":", 17);
+	if (!out_str(o, rt->user))
+		goto fail;
+	out_add(o, ",\"scope\":", 9);
+	if (!out_str(o, granted))
+		goto fail;
+	out_add(o, ",\"client_id\":", 13);
+	if (!out_str(o, rt->client_id))
+		goto fail;
+	out_add(o, exp, (size_t)snprintf(exp, sizeof(exp), ",\"exp\":%lld}\n", (long long)rt->expires));
+	return true;
+fail:
+	o->len = start;
+	return false;
+}
+
+/* Sends what o holds; false: the peer does not read its replies, drop it. */
+static bool
+out_flush(int fd, struct out *o)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < o->len) {
+		n = send(fd, o->buf + off, o->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n <= 0) {
+			o->len = 0;
+			return false;
+		}
+		off += (size_t)n;
+	}
+	o->len = 0;
+	return true;
+}
+
+/* --- one check ---------------------------------------------------------------------- */
 
 /* Is the token good for user? Fills *rt (expiry slid) and the granted scope. */
 static const char *
@@ -168,34 +278,100 @@ check_token(struct potd *d, const char *token, const char *user, struct pot_rt *
 	return NULL;
 }
 
-static json_t *
-handle(struct potd *d, const struct conn *cn, const char *line, size_t len)
+/*
+ * The string member key of req in *out (NULL when absent and optional); false, with *why
+ * set, when a required one is absent or one is not a string. (json_loadb refused any
+ * \u0000: a string ends at its NUL.)
+ */
+static bool
+member(const json_t *req, const char *key, bool required, const char **out, const char **why)
+{
+	const json_t *v = json_object_get(req, key);
+
+	*out = NULL;
+	if (v == NULL) {
+		*why = required ? "missing" : NULL;
+		return !required;
+	}
+	if (!json_is_string(v)) {
+		*why = "not a string";
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+struct check_req {
+	const char *token, *user, *service, *rhost;
+};
+
+/* The members of a check; NULL, or why the request is bad (and in *bad, which member). */
+static const char *
+check_members(const json_t *req, struct check_req *c, const char **bad)
+{
+	const char *why = NULL;
+
+	if (!member(req, *bad = "token", true, &c->token, &why) ||
+	    !member(req, *bad = "user", true, &c->user, &why) ||
+	    !member(req, *bad = "service", false, &c->service, &why) ||
+	    !member(req, *bad = "rhost", false, &c->rhost, &why))
+		return why;
+	if (*c->user == '\0' || strlen(c->user) >= POT_NAME_MAX) {
+		*bad = "user";
+		return "empty or too long";
+	}
+	return NULL;
+}
+
+/* Answers the request line into o; false: the reply could not be made, close. */
+static bool
+handle(struct potd *d, const struct conn *cn, const char *line, size_t len, struct out *o)
 {
 	char granted[POT_SCOPE_MAX], key[POT_NAME_MAX + 16], s_user[POT_NAME_MAX], s_svc[64],
 	     s_rhost[128];
-	const char *op, *token, *user, *service = NULL, *rhost = NULL, *error;
+	const char *op, *error, *bad = "op", *why = NULL;
+	struct check_req c = { NULL, NULL, NULL, NULL };
 	unsigned limited;
 	json_error_t jerr;
 	struct pot_rt rt;
-	json_t *req, *rep;
+	json_t *req;
+	bool ok = true;
 
-	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (req == NULL || json_unpack_ex(req, &jerr, 0, "{s:s, s:s, s:s, s?s, s?s}", "op", &op,
-					  "token", &token, "user", &user, "service", &service,
-					  "rhost", &rhost) != 0 ||
-	    strcmp(op, "check") != 0 || *user == '\0' || strlen(user) >= POT_NAME_MAX) {
-		syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: bad request (line %d: %s)",
-		       (unsigned long)cn->uid, (long)cn->pid, jerr.line, jerr.text);
+	/*
+	 * Not jerr.text: jansson quotes the input near the error ("invalid token near
+	 * 'pot_rt_…'"), and a mistyped request may hold a refresh token.
+	 */
+	if ((req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: bad request (not JSON at byte %d)",
+		       (unsigned long)cn->uid, (long)cn->pid, jerr.position);
+		out_failure(o, "bad_request");
+		return true;
+	}
+	if (!json_is_object(req)) {
+		bad = "request";
+		why = "not an object";
+	} else if (member(req, "op", true, &op, &why)) {
+		if (strcmp(op, "ping") == 0) {	/* health checks, the benchmarks' floor */
+			json_decref(req);
+			out_add(o, "{\"ok\":true}\n", 12);
+			return true;
+		}
+		why = strcmp(op, "check") != 0 ? "unknown" : check_members(req, &c, &bad);
+	}
+	if (why != NULL) {
+		syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: bad request (%s: %s)",
+		       (unsigned long)cn->uid, (long)cn->pid, bad, why);
 		json_decref(req);
-		return failure("bad_request");
+		out_failure(o, "bad_request");
+		return true;
 	}
 	memset(&rt, 0, sizeof(rt));
-	error = check_token(d, token, user, &rt, granted, sizeof(granted));
+	error = check_token(d, c.token, c.user, &rt, granted, sizeof(granted));
 	if (error != NULL && strcmp(error, "unavailable") != 0) {
 		snprintf(key, sizeof(key), "sock-uid:%lu", (unsigned long)cn->uid);
 		limited = potd_throttle_check(d->throttle, key, potd_now());
 		potd_throttle_fail(d->throttle, key, potd_now());
-		snprintf(key, sizeof(key), "sock-user:%s", user);
+		snprintf(key, sizeof(key), "sock-user:%s", c.user);
 		limited |= potd_throttle_check(d->throttle, key, potd_now());
 		potd_throttle_fail(d->throttle, key, potd_now());
 		if (limited != 0)
@@ -203,18 +379,17 @@ handle(struct potd *d, const struct conn *cn, const char *line, size_t len)
 	}
 	syslog(error == NULL ? LOG_INFO : LOG_NOTICE,
 	       "check: peer uid=%lu pid=%ld user=%s service=%s rhost=%s result=%s client_id=%s grant=%s",
-	       (unsigned long)cn->uid, (long)cn->pid, pot_log_safe(user, s_user, sizeof(s_user)),
-	       pot_log_safe(service, s_svc, sizeof(s_svc)), pot_log_safe(rhost, s_rhost, sizeof(s_rhost)),
-	       error != NULL ? error : "ok", rt.client_id[0] != '\0' ? rt.client_id : "-",
-	       rt.grant[0] != '\0' ? rt.grant : "-");
+	       (unsigned long)cn->uid, (long)cn->pid, pot_log_safe(c.user, s_user, sizeof(s_user)),
+	       pot_log_safe(c.service, s_svc, sizeof(s_svc)),
+	       pot_log_safe(c.rhost, s_rhost, sizeof(s_rhost)), error != NULL ? error : "ok",
+	       rt.client_id[0] != '\0' ? rt.client_id : "-", rt.grant[0] != '\0' ? rt.grant : "-");
 	if (error == NULL)
-		rep = json_pack("{s:b, s:s, s:s, s:s, s:I}", "ok", 1, "sub", rt.user, "scope", granted,
-				"client_id", rt.client_id, "exp", (json_int_t)rt.expires);
+		ok = out_success(o, &rt, granted);
 	else
-		rep = failure(strcmp(error, "unavailable") == 0 ? "unavailable" : error);
+		out_failure(o, error);
 	json_decref(req);		/* the token was in it: jansson frees, we cannot wipe */
 	pot_wipe(&rt, sizeof(rt));
-	return rep;
+	return ok;
 }
 
 /* --- connections ---------------------------------------------------------------------- */
@@ -236,51 +411,38 @@ conn_close(struct worker *w, struct conn *cn)
 	w->nconns--;
 }
 
-static bool
-send_line(int fd, json_t *rep)
-{
-	char *text = rep != NULL ? json_dumps(rep, JSON_COMPACT) : NULL;
-	size_t len, off = 0;
-	ssize_t n;
-	bool ok = text != NULL;
-
-	json_decref(rep);
-	if (!ok)
-		return false;
-	len = strlen(text);
-	text[len++] = '\n';		/* json_dumps left room: replace the NUL, send len bytes */
-	while (off < len) {
-		n = send(fd, text + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n <= 0) {		/* a peer that does not read its replies is dropped */
-			ok = false;
-			break;
-		}
-		off += (size_t)n;
-	}
-	free(text);
-	return ok;
-}
-
-/* Reads what is there and answers every complete line; false: close the connection. */
+/*
+ * Reads what is there and answers every complete line; false: close the connection.
+ * The listening set is level-triggered: a read that did not fill the buffer took all
+ * there was, and the next request wakes the worker again, so no read ends in EAGAIN.
+ */
 static bool
 conn_read(struct worker *w, struct conn *cn)
 {
+	struct out *o = &w->out;
+	size_t room;
 	char *nl;
 	ssize_t n;
 
+	o->len = 0;
 	for (;;) {
-		n = recv(cn->fd, cn->buf + cn->len, LINE_MAX_BYTES + 1 - cn->len, MSG_DONTWAIT);
+		room = LINE_MAX_BYTES + 1 - cn->len;
+		n = recv(cn->fd, cn->buf + cn->len, room, MSG_DONTWAIT);
 		if (n == 0)
 			return false;
 		if (n < 0)
-			return errno == EAGAIN || errno == EINTR;
+			return (errno == EAGAIN || errno == EINTR) && out_flush(cn->fd, o);
 		cn->len += (size_t)n;
 		cn->last = mono_now();
 		while ((nl = memchr(cn->buf, '\n', cn->len)) != NULL) {
 			size_t linelen = (size_t)(nl - cn->buf);
 
-			if (!send_line(cn->fd, handle(w->d, cn, cn->buf, linelen)))
+			if (sizeof(o->buf) - o->len < REPLY_MAX && !out_flush(cn->fd, o))
 				return false;
+			if (!handle(w->d, cn, cn->buf, linelen, o)) {
+				(void)out_flush(cn->fd, o);
+				return false;
+			}
 			pot_wipe(cn->buf, linelen + 1);
 			memmove(cn->buf, nl + 1, cn->len - linelen - 1);
 			cn->len -= linelen + 1;
@@ -288,9 +450,14 @@ conn_read(struct worker *w, struct conn *cn)
 		if (cn->len > LINE_MAX_BYTES) {		/* no newline within the limit */
 			syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: line longer than %d bytes",
 			       (unsigned long)cn->uid, (long)cn->pid, LINE_MAX_BYTES);
-			send_line(cn->fd, failure("bad_request"));
+			if (sizeof(o->buf) - o->len < REPLY_MAX)
+				(void)out_flush(cn->fd, o);
+			out_failure(o, "bad_request");
+			(void)out_flush(cn->fd, o);
 			return false;
 		}
+		if ((size_t)n < room)
+			return out_flush(cn->fd, o);
 	}
 }
 

@@ -1654,6 +1654,27 @@ class TestPotd(PotdCase):
         self.assertEqual(self.introspect(j["access_token"]).json(), {"active": False})
         self.assert_error_page(self.authorize_get(self.authz_query(c, verifier=new_verifier())))
 
+    def test_admin_client_change_reaches_every_thread(self):
+        """potd keeps the clients it read per HTTP thread: once every thread has used a
+        client, `pot client remove` stops it at once, and the same id added again works
+        with its new secret only (a stale copy anywhere would refuse the new one)."""
+        def statuses(n, fn):
+            return [r.status if isinstance(r, Resp) else r for r in self.parallel(n, fn)]
+        old = self.p.add_client("cached-svc", "api", grants="client_credentials")
+        for _ in range(3):      # many connections at once: every pool thread reads it
+            self.assertEqual(statuses(32, lambda: self.cc(old)), [200] * 32)
+        self.p.pot("client", "remove", "cached-svc")
+        del self.p.clients["cached-svc"]
+        for _ in range(3):      # fewer than the 5 failures that start throttling
+            self.assert_error(self.cc(old), 401, "invalid_client")
+        new = self.p.add_client("cached-svc", "api", grants="client_credentials")
+        self.assertNotEqual(new["secret"], old["secret"])
+        for _ in range(3):
+            self.assertEqual(statuses(32, lambda: self.cc(new)), [200] * 32)
+        self.assert_error(self.cc(old), 401, "invalid_client")
+        self.p.pot("client", "remove", "cached-svc")
+        del self.p.clients["cached-svc"]
+
     def test_admin_refuses_plain_http_redirect(self):
         r = self.p.pot("client", "add", "bad-http", "--scope", "login", "--redirect-uri",
                        "http://app.example/cb", check=False)
@@ -2190,6 +2211,64 @@ class TestSocket(PotdCase):
         self.assertTrue(c.check(rt)["ok"])
         self.assertEqual(c.check("pot_rt_" + "C" * 43)["error"], "invalid_token")
         self.assertTrue(c.check(rt)["ok"])
+        # a mistyped request holding the token: the parser's message quotes the input near
+        # the error, and it must not reach the log
+        c.send(b'["check" "%s"]\n' % rt.encode())
+        self.assertEqual(c.reply(), {"ok": False, "error": "bad_request"})
+        self.assertTrue(self.wait_log(r"bad request \(not JSON at byte \d+\)"))
+        self.assertNotIn(rt[7:], self.p.read_log())
+
+    def test_ping(self):
+        """{"op":"ping"} -> {"ok":true}: no store, no log line, never a failure nor limited."""
+        rt = self.rt_for("web")
+        bad = "pot_rt_" + "D" * 43
+        c = self.conn()
+        log0 = len(self.p.read_log())
+        self.assertEqual(c.ask({"op": "ping"}), {"ok": True})
+        # other members are ignored, whatever their type, as a check ignores unknown ones
+        self.assertEqual(c.ask({"op": "ping", "token": 7, "user": ["alice"], "x": {"y": None}}), {"ok": True})
+        # but op itself must be the string "ping": anything else is a bad request
+        for line in (b'{"op":"ping","op":"ping"}', b'{"op":["ping"]}', b'{"op":"PING"}', b'{"op":null}',
+                     b'{"op":"ping\\u0000"}', b'["ping"]', b'"ping"', b'{"op":"ping"', b"{}"):
+            c.send(line + b"\n")
+            self.assertEqual(c.reply(), {"ok": False, "error": "bad_request"}, line)
+        # between checks on one connection, and pipelined with them: replies in order
+        self.assertTrue(c.check(rt)["ok"])
+        self.assertEqual(c.ask({"op": "ping"}), {"ok": True})
+        self.assertTrue(c.check(rt)["ok"])
+        c.send("".join(json.dumps(r) + "\n" for r in (
+            {"op": "ping"}, {"op": "check", "token": rt, "user": "alice"}, {"op": "ping"},
+            {"op": "check", "token": rt, "user": "bob"}, {"op": "ping"})))
+        replies = [c.reply() for _ in range(5)]
+        self.assertEqual([r.get("sub", r.get("error")) if r != {"ok": True} else "pong" for r in replies],
+                         ["pong", "alice", "pong", "user_mismatch", "pong"])
+        # no failure counted: many pings, and the free failures are all still there
+        for _ in range(50):
+            self.assertEqual(c.ask({"op": "ping"}), {"ok": True})
+        self.assertEqual([c.check(bad)["error"] for _ in range(4)], ["invalid_token"] * 4)
+        # never limited: a limited peer still gets its pings answered
+        checks = 2 + 2 + 4
+        while c.check(bad)["error"] != "rate_limited":
+            checks += 1
+            self.assertLess(checks, 20)
+        checks += 1
+        self.assertEqual(c.ask({"op": "ping"}), {"ok": True})
+        # bounded by the line limit like any request: 4096 bytes answered, 4097 closes
+        c2 = self.conn()
+        c2.send('{"op":"ping"}' + " " * (4096 - 13) + "\n")
+        self.assertEqual(c2.reply(), {"ok": True})
+        c2.send('{"op":"ping"}' + " " * (4097 - 13) + "\n")
+        self.assertEqual(c2.reply(), {"ok": False, "error": "bad_request"})
+        self.assertTrue(c2.closed())
+        # not logged: after all those pings, the only lines are those of the checks, the bad
+        # requests and the long line
+        self.assertTrue(c.check(rt, service="after-pings")["ok"])
+        self.assertTrue(self.wait_log(r"service=after-pings"))
+        mine = [ln for ln in self.p.read_log()[log0:].splitlines() if "pid=%d" % os.getpid() in ln]
+        self.assertEqual(sum(" result=" in ln for ln in mine), checks + 1, mine)
+        self.assertEqual(sum(": bad request (" in ln for ln in mine), 9, mine)
+        self.assertEqual(sum("line longer than" in ln for ln in mine), 1, mine)
+        self.assertEqual(len(mine), checks + 1 + 9 + 1, mine)
 
     def test_line_limit(self):
         rt = self.rt_for("web")
