@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "potd.h"
+#include "sock_req.h"
 #include "pot/err.h"
 #include "pot/secret.h"
 #include "pot/util.h"
@@ -278,92 +279,35 @@ check_token(struct potd *d, const char *token, const char *user, struct pot_rt *
 	return NULL;
 }
 
-/*
- * The string member key of req in *out (NULL when absent and optional); false, with *why
- * set, when a required one is absent or one is not a string. (json_loadb refused any
- * \u0000: a string ends at its NUL.)
- */
-static bool
-member(const json_t *req, const char *key, bool required, const char **out, const char **why)
-{
-	const json_t *v = json_object_get(req, key);
-
-	*out = NULL;
-	if (v == NULL) {
-		*why = required ? "missing" : NULL;
-		return !required;
-	}
-	if (!json_is_string(v)) {
-		*why = "not a string";
-		return false;
-	}
-	*out = json_string_value(v);
-	return true;
-}
-
-struct check_req {
-	const char *token, *user, *service, *rhost;
-};
-
-/* The members of a check; NULL, or why the request is bad (and in *bad, which member). */
-static const char *
-check_members(const json_t *req, struct check_req *c, const char **bad)
-{
-	const char *why = NULL;
-
-	if (!member(req, *bad = "token", true, &c->token, &why) ||
-	    !member(req, *bad = "user", true, &c->user, &why) ||
-	    !member(req, *bad = "service", false, &c->service, &why) ||
-	    !member(req, *bad = "rhost", false, &c->rhost, &why))
-		return why;
-	if (*c->user == '\0' || strlen(c->user) >= POT_NAME_MAX) {
-		*bad = "user";
-		return "empty or too long";
-	}
-	return NULL;
-}
-
 /* Answers the request line into o; false: the reply could not be made, close. */
 static bool
 handle(struct potd *d, const struct conn *cn, const char *line, size_t len, struct out *o)
 {
 	char granted[POT_SCOPE_MAX], key[POT_NAME_MAX + 16], s_user[POT_NAME_MAX], s_svc[64],
 	     s_rhost[128];
-	const char *op, *error, *bad = "op", *why = NULL;
-	struct check_req c = { NULL, NULL, NULL, NULL };
+	const char *error;
+	struct sock_req c;
 	unsigned limited;
-	json_error_t jerr;
 	struct pot_rt rt;
-	json_t *req;
 	bool ok = true;
 
-	/*
-	 * Not jerr.text: jansson quotes the input near the error ("invalid token near
-	 * 'pot_rt_…'"), and a mistyped request may hold a refresh token.
-	 */
-	if ((req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-		syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: bad request (not JSON at byte %d)",
-		       (unsigned long)cn->uid, (long)cn->pid, jerr.position);
+	switch (sock_req_parse(line, len, &c)) {
+	case SOCK_PING:				/* health checks, the benchmarks' floor */
+		sock_req_free(&c);
+		out_add(o, "{\"ok\":true}\n", 12);
+		return true;
+	case SOCK_BAD:
+		if (strcmp(c.why, "not JSON") == 0)
+			syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: bad request (not JSON at byte %d)",
+			       (unsigned long)cn->uid, (long)cn->pid, c.position);
+		else
+			syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: bad request (%s: %s)",
+			       (unsigned long)cn->uid, (long)cn->pid, c.bad, c.why);
+		sock_req_free(&c);
 		out_failure(o, "bad_request");
 		return true;
-	}
-	if (!json_is_object(req)) {
-		bad = "request";
-		why = "not an object";
-	} else if (member(req, "op", true, &op, &why)) {
-		if (strcmp(op, "ping") == 0) {	/* health checks, the benchmarks' floor */
-			json_decref(req);
-			out_add(o, "{\"ok\":true}\n", 12);
-			return true;
-		}
-		why = strcmp(op, "check") != 0 ? "unknown" : check_members(req, &c, &bad);
-	}
-	if (why != NULL) {
-		syslog(LOG_NOTICE, "check: peer uid=%lu pid=%ld: bad request (%s: %s)",
-		       (unsigned long)cn->uid, (long)cn->pid, bad, why);
-		json_decref(req);
-		out_failure(o, "bad_request");
-		return true;
+	case SOCK_CHECK:
+		break;
 	}
 	memset(&rt, 0, sizeof(rt));
 	error = check_token(d, c.token, c.user, &rt, granted, sizeof(granted));
@@ -387,7 +331,7 @@ handle(struct potd *d, const struct conn *cn, const char *line, size_t len, stru
 		ok = out_success(o, &rt, granted);
 	else
 		out_failure(o, error);
-	json_decref(req);		/* the token was in it: jansson frees, we cannot wipe */
+	sock_req_free(&c);
 	pot_wipe(&rt, sizeof(rt));
 	return ok;
 }
