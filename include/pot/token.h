@@ -43,7 +43,11 @@ void pot_claims_free(struct pot_claims *c);
 /* Is `want` one of the space-separated scopes? */
 bool pot_scope_has(const char *scopes, const char *want, size_t wantlen);
 
-/* Signs header {"alg","typ","kid"} + payload (a JSON text) as a compact JWS. */
+/*
+ * Signs header {"alg","typ","kid"} + payload (a JSON text) as a compact JWS. The
+ * algorithm comes from the key. Thread-safe: each thread keeps its own signing context
+ * and header for the last key, kid and typ it used (holding a reference on the key).
+ */
 int pot_jws_sign(EVP_PKEY *pkey, const char *kid, const char *typ, const char *payload,
 		 char **out);
 
@@ -60,7 +64,16 @@ struct pot_at_params {
 	const char *kid;	/* the key's RFC 7638 thumbprint if known; computed when NULL */
 };
 
-/* An RFC 9068 access token (typ at+jwt, kid = thumbprint, random jti). */
+/*
+ * An RFC 9068 access token (typ at+jwt, kid = thumbprint, random jti). Strings must be
+ * UTF-8 (POT_ERR_ALLOC otherwise, as with jansson before).
+ */
 int pot_at_sign(EVP_PKEY *pkey, const struct pot_at_params *p, char **out);
+
+/*
+ * s as a JSON string literal, quotes included, escaped as jansson writes it; *out is
+ * freed with free(). POT_ERR_BAD_REQUEST when s is not valid UTF-8.
+ */
+int pot_json_escape(const char *s, char **out);
 
 #endif
