@@ -1,12 +1,14 @@
 /*
  * http_introspect.c — POST /auth/v2/introspect (RFC 7662). Only confidential clients
  * registered with --introspect may ask (401 without authentication, 403 without the
- * permission). Anything not active answers exactly {"active":false}.
+ * permission). Anything not active answers exactly {"active":false}; a store that cannot
+ * answer (a full disk, say) is a 503, never a claim that the token is inactive.
  */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "potd.h"
 #include "pot/err.h"
@@ -19,8 +21,16 @@ inactive(struct MHD_Connection *c)
 	return potd_reply_json(c, 200, json_pack("{s:b}", "active", 0));
 }
 
-/* Is the grant named by the jti prefix ("<grant>.<random>") revoked? */
-static bool
+static enum MHD_Result
+store_failed(struct potd_req *r, struct MHD_Connection *c)
+{
+	syslog(LOG_ERR, "introspect: %s", pot_store_strerror(r->d->store));
+	return potd_reply_error(c, 503, "temporarily_unavailable", "the token store is unavailable");
+}
+
+/* Is the grant named by the jti prefix ("<grant>.<random>") revoked? 1 yes (or unknown:
+ * purged), 0 no, -1 the store failed. */
+static int
 grant_revoked(struct potd *d, const char *jti)
 {
 	char grant[POT_NAME_MAX];
@@ -29,11 +39,12 @@ grant_revoked(struct potd *d, const char *jti)
 	int rc;
 
 	if (jti == NULL || (dot = strchr(jti, '.')) == NULL || (size_t)(dot - jti) >= sizeof(grant))
-		return false;			/* client credentials: no grant */
+		return 0;			/* client credentials: no grant */
 	memcpy(grant, jti, (size_t)(dot - jti));
 	grant[dot - jti] = '\0';
-	rc = pot_store_grant_get(d->store, grant, &g);
-	return rc != POT_OK || g.revoked;	/* unknown (purged) or failing store: not active */
+	if ((rc = pot_store_grant_get(d->store, grant, &g)) == POT_ERR_NOT_FOUND)
+		return 1;
+	return rc != POT_OK ? -1 : g.revoked;
 }
 
 static enum MHD_Result
@@ -44,11 +55,18 @@ introspect_rt(struct potd_req *r, struct MHD_Connection *c, const char *token)
 	struct pot_rt rt;
 	int64_t now = potd_now();
 
+	int rc;
+
 	if (!pot_secret_well_formed(token, POT_RT_PREFIX) ||
-	    pot_secret_id(pot_keystore_pepper(r->d->ks), token, id) != POT_OK ||
-	    pot_store_rt_get(r->d->store, id, &rt) != POT_OK || rt.state != POT_RT_ACTIVE ||
-	    now >= rt.expires || now >= rt.abs_expires ||
-	    pot_store_grant_get(r->d->store, rt.grant, &g) != POT_OK || g.revoked)
+	    pot_secret_id(pot_keystore_pepper(r->d->ks), token, id) != POT_OK)
+		return inactive(c);
+	if ((rc = pot_store_rt_get(r->d->store, id, &rt)) != POT_OK)
+		return rc == POT_ERR_NOT_FOUND ? inactive(c) : store_failed(r, c);
+	if (rt.state != POT_RT_ACTIVE || now >= rt.expires || now >= rt.abs_expires)
+		return inactive(c);
+	if ((rc = pot_store_grant_get(r->d->store, rt.grant, &g)) != POT_OK)
+		return rc == POT_ERR_NOT_FOUND ? inactive(c) : store_failed(r, c);
+	if (g.revoked)
 		return inactive(c);
 	/* an RT is meant for potd's token endpoint: its audience is the issuer, never `audience` */
 	return potd_reply_json(c, 200, json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
@@ -75,9 +93,9 @@ introspect_at(struct potd_req *r, struct MHD_Connection *c, const char *token)
 	pthread_mutex_unlock(&r->d->keyring_lock);
 	if (rc != POT_OK)
 		return inactive(c);
-	if (grant_revoked(r->d, cl.jti)) {
+	if ((rc = grant_revoked(r->d, cl.jti)) != 0) {
 		pot_claims_free(&cl);
-		return inactive(c);
+		return rc > 0 ? inactive(c) : store_failed(r, c);
 	}
 	ret = potd_reply_json(c, 200, json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
 				"active", 1, "scope", cl.scope, "client_id", cl.client_id ? cl.client_id : "",

@@ -828,10 +828,11 @@ store_backoff(int attempt)
  * Runs fn in one transaction, committed when fn returns POT_OK or POT_ERR_REPLAY (whose
  * revocations must last), aborted otherwise, and run again when it lost a deadlock.
  * flush = false only for lookups that write nothing and decide nothing that must last
- * (client_get, rt_get): they need not wait for other transactions' log flush. What they
- * read may be a commit whose flush is still running, but a secret becomes known only
- * after the flush of its creation, and every write that follows such a lookup (the
- * refresh itself) flushes the whole log before its caller answers.
+ * (client_get, rt_get, grant_get): they need not wait for other transactions' log flush,
+ * nor fail when it fails (a full disk). What they read may be a commit whose flush is
+ * still running, but a secret becomes known only after the flush of its creation, a
+ * revocation read early only makes a token inactive sooner, and every write that follows
+ * such a lookup (the refresh itself) flushes the whole log before its caller answers.
  */
 static int
 store_run_flush(struct pot_store *s, const char *what, store_fn fn, void *arg, bool flush)
@@ -1093,8 +1094,14 @@ store_env_open(struct pot_store *s, const char *dir, bool durable, char *err, si
 		step = "set_flags";
 	else {
 		step = "open";
+		/*
+		 * DB_PRIVATE: the regions live in this process's heap, not in __db.* files
+		 * mapped into memory, where a full disk turns the first touch of a new page
+		 * into SIGBUS (seen on a full tmpfs); now it is ENOSPC from write(2), and a
+		 * 503. One process owns the environment anyway (store_lock).
+		 */
 		rc = env->open(env, dir, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG |
-		    DB_INIT_MPOOL | DB_THREAD | DB_RECOVER, 0600);
+		    DB_INIT_MPOOL | DB_THREAD | DB_RECOVER | DB_PRIVATE, 0600);
 	}
 	if (rc != 0) {
 		pot_fail(POT_ERR_STORE, err, errlen, "Berkeley DB environment %s: %s: %s%s%s", dir,
@@ -1879,7 +1886,7 @@ pot_store_grant_get(struct pot_store *s, const char *grant, struct pot_grant *ou
 	}
 	memcpy(key, grant, strlen(grant) + 1);	/* grant may point into *out */
 	memset(out, 0, sizeof(*out));
-	if ((r = store_run(s, "grant get", grant_get_txn, &a)) != POT_OK)
+	if ((r = store_run_flush(s, "grant get", grant_get_txn, &a, false)) != POT_OK)
 		memset(out, 0, sizeof(*out));
 	return r;
 }

@@ -38,7 +38,8 @@ esac
 # another process starting at the same moment took the same name: the tests that start
 # pam_wrapper processes run one at a time.
 case "$t" in
-*/pam/test_pam_pot | */pam/test_valgrind.sh | */helper/test_potd.sh | */helper/test_crash.sh | */helper/test_demo.sh | */e2e/sshd.sh | */e2e/browser.sh)
+*/pam/test_pam_pot | */pam/test_valgrind.sh | */helper/test_potd.sh | */helper/test_crash.sh | \
+*/helper/test_diskfull.sh | */helper/test_demo.sh | */e2e/sshd.sh | */e2e/browser.sh)
 	exec flock -w 900 "${TMPDIR:-/tmp}/pot-pam-wrapper.lock" timeout -k 10 "$limit" "$@"
 	;;
 esac
