@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "form.h"
 #include "potd.h"
 #include "pot/err.h"
 #include "pot/secret.h"
@@ -286,70 +287,6 @@ potd_reply_error(struct MHD_Connection *c, unsigned status, const char *error, c
 
 /* --- client authentication ---------------------------------------------------------- */
 
-/* Basic credentials are form-urlencoded before base64 (RFC 6749 §2.3.1). */
-static int
-url_decode(const char *in, size_t len, char **out)
-{
-	char *o = malloc(len + 1), hex[3] = { 0 };
-	size_t i, n = 0;
-
-	*out = NULL;
-	if (o == NULL)
-		return POT_ERR_ALLOC;
-	for (i = 0; i < len; i++) {
-		if (in[i] == '%') {
-			if (i + 2 >= len)
-				goto bad;
-			hex[0] = in[i + 1];
-			hex[1] = in[i + 2];
-			if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1]))
-				goto bad;
-			o[n++] = (char)strtoul(hex, NULL, 16);
-			i += 2;
-		} else
-			o[n++] = in[i] == '+' ? ' ' : in[i];
-		if (o[n - 1] == '\0')
-			goto bad;
-	}
-	o[n] = '\0';
-	*out = o;
-	return POT_OK;
-bad:
-	pot_wipe(o, len + 1);
-	free(o);
-	return POT_ERR_BAD_REQUEST;
-}
-
-static int
-basic_credentials(const char *hdr, char **id, char **secret)
-{
-	unsigned char dec[1024];
-	const char *b64, *colon;
-	int n, r = POT_ERR_BAD_REQUEST;
-
-	*id = *secret = NULL;
-	if (strncasecmp(hdr, "Basic ", 6) != 0)
-		return POT_ERR_BAD_REQUEST;
-	b64 = hdr + 6;
-	while (*b64 == ' ')
-		b64++;
-	if (strlen(b64) > 4 * (sizeof(dec) / 3) - 4 ||
-	    (n = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)strlen(b64))) < 0)
-		return POT_ERR_BAD_REQUEST;
-	while (n > 0 && b64[strlen(b64) - 1] == '=' && dec[n - 1] == '\0')	/* padding */
-		n--;
-	if ((colon = memchr(dec, ':', (size_t)n)) == NULL)
-		goto out;
-	if ((r = url_decode((const char *)dec, (size_t)(colon - (char *)dec), id)) != POT_OK ||
-	    (r = url_decode(colon + 1, (size_t)n - (size_t)(colon + 1 - (char *)dec), secret)) != POT_OK) {
-		free(*id);
-		*id = NULL;
-	}
-out:
-	pot_wipe(dec, sizeof(dec));
-	return r;
-}
-
 enum potd_auth
 potd_client_auth(struct potd_req *r, struct MHD_Connection *c, bool allow_public,
 		 struct pot_client *out, bool *basic)
@@ -367,7 +304,7 @@ potd_client_auth(struct potd_req *r, struct MHD_Connection *c, bool allow_public
 	if (potd_query(c, "client_secret", NULL) != NULL || potd_query(c, "client_id", NULL) != NULL)
 		return POTD_AUTH_BAD_REQUEST;		/* never in the URI (§2.3.1) */
 	if (hdr != NULL) {
-		if (body_secret != NULL || basic_credentials(hdr, &b_id, &b_secret) != POT_OK)
+		if (body_secret != NULL || potd_basic_credentials(hdr, &b_id, &b_secret) != POT_OK)
 			return POTD_AUTH_BAD_REQUEST;	/* one method only (§2.3) */
 		if (body_id != NULL && strcmp(body_id, b_id) != 0) {
 			a = POTD_AUTH_BAD_REQUEST;

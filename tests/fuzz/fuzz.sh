@@ -12,7 +12,7 @@ set -eu
 src=${POT_TOP_SRCDIR:?}
 out=tests/fuzz
 cc=${CC_FUZZ:-clang}
-names=${*:-jwt claims jwks conf sockline}
+names=${*:-jwt claims jwks conf sockline form}
 runs=${FUZZ_RUNS:-10000000}
 seconds=${FUZZ_SECONDS:-0}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
@@ -21,7 +21,7 @@ command -v "$cc" >/dev/null 2>&1 || { echo "fuzz.sh: $cc not found (apt-get inst
 mkdir -p "$out"
 flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 libsrc="$src/lib/config.c $src/lib/err.c $src/lib/jwks.c $src/lib/jws.c $src/lib/secret.c $src/lib/util.c
-	$src/helper/sock_req.c"
+	$src/helper/sock_req.c $src/helper/form.c"
 for n in $names; do
 	[ -f "$src/tests/fuzz/fuzz_$n.c" ] || { echo "fuzz.sh: no harness $n"; exit 2; }
 	echo "fuzz.sh: building $out/fuzz_$n"

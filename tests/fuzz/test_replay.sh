@@ -5,7 +5,7 @@
 set -eu
 : "${POT_TOP_SRCDIR:?}" "${POT_TOP_BUILDDIR:?}"
 fz=$POT_TOP_SRCDIR/tests/fuzz
-for n in jwt claims jwks conf sockline; do
+for n in jwt claims jwks conf sockline form; do
 	set -- "$fz/corpus/$n"
 	[ -d "$fz/regress/$n" ] && set -- "$@" "$fz/regress/$n"
 	"$POT_TOP_BUILDDIR/tests/fuzz/replay_$n" "$@"
