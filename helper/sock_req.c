@@ -72,6 +72,6 @@ sock_req_parse(const char *line, size_t len, struct sock_req *r)
 void
 sock_req_free(struct sock_req *r)
 {
-	json_decref(r->json);		/* the token was in it: jansson frees, we cannot wipe */
+	json_decref(r->json);		/* held the token: potd has jansson wipe what it frees */
 	memset(r, 0, sizeof(*r));
 }
