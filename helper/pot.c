@@ -187,9 +187,9 @@ append_list(json_t *arr, const char *list)
 	}
 }
 
-/* Commands without options or arguments: client list, key list, purge. */
+/* A command with only the common options and no arguments: 0, or its exit status. */
 static int
-build_plain(struct cli *cli, int argc, char **argv, const char *op, json_t **req)
+plain_args(struct cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	int opt, r;
@@ -200,6 +200,17 @@ build_plain(struct cli *cli, int argc, char **argv, const char *op, json_t **req
 			return r;
 	}
 	if ((r = positionals(argc, argv, 0, "")) != 0)
+		return r;
+	return 0;
+}
+
+/* Commands without options or arguments: client list, key list, purge. */
+static int
+build_plain(struct cli *cli, int argc, char **argv, const char *op, json_t **req)
+{
+	int r;
+
+	if ((r = plain_args(cli, argc, argv)) != 0)
 		return r;
 	return op_new(op, req);
 }
@@ -1092,15 +1103,9 @@ user_login(struct cli *cli, int argc, char **argv)
 static int
 user_plain(struct cli *cli, int argc, char **argv, struct pot_user_args *ua)
 {
-	static const struct option lo[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
-	int opt, r;
+	int r;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
-		if ((r = common_opt(cli, opt, argv)) != 0)
-			return r;
-	}
-	if ((r = positionals(argc, argv, 0, "")) != 0)
+	if ((r = plain_args(cli, argc, argv)) != 0)
 		return r;
 	memset(ua, 0, sizeof(*ua));
 	ua->json = cli->json;
