@@ -125,7 +125,8 @@ jwk_rsa_key(json_t *jwk, EVP_PKEY **out, char *err, size_t errlen)
 	unsigned char *n = NULL, *e = NULL;
 	BIGNUM *bn_n = NULL, *bn_e = NULL;
 	OSSL_PARAM_BLD *bld = NULL;
-	size_t nl, el;
+	size_t nl, el, bits;
+	unsigned char top;
 	int r;
 
 	if (jwk_member(jwk, "n", 0, &n, &nl) != POT_OK || jwk_member(jwk, "e", 0, &e, &el) != POT_OK) {
@@ -136,9 +137,12 @@ jwk_rsa_key(json_t *jwk, EVP_PKEY **out, char *err, size_t errlen)
 		r = pot_fail(POT_ERR_MALFORMED, err, errlen, "RSA key n/e are not minimal or e is even");
 		goto out;
 	}
-	if (nl * 8 < POT_RSA_MIN_BITS) {
-		r = pot_fail(POT_ERR_MALFORMED, err, errlen, "RSA key has %zu bits, fewer than %d",
-			     nl * 8, POT_RSA_MIN_BITS);
+	bits = nl * 8;
+	for (top = n[0]; (top & 0x80) == 0; top <<= 1)	/* n[0] != 0: the loop ends */
+		bits--;
+	if (bits < POT_RSA_MIN_BITS || bits > POT_RSA_MAX_BITS) {
+		r = pot_fail(POT_ERR_MALFORMED, err, errlen, "RSA key has %zu bits, not %d to %d",
+			     bits, POT_RSA_MIN_BITS, POT_RSA_MAX_BITS);
 		goto out;
 	}
 	r = POT_ERR_CRYPTO;
@@ -229,6 +233,11 @@ pot_jwks_parse(const char *text, size_t len, const char *issuer, struct pot_jwks
 	}
 	if (!json_is_array(keys = json_object_get(root, "keys"))) {
 		r = pot_fail(POT_ERR_MALFORMED, err, errlen, "no \"keys\" array");
+		goto out;
+	}
+	if (json_array_size(keys) > POT_JWKS_MAX_KEYS) {
+		r = pot_fail(POT_ERR_MALFORMED, err, errlen, "%zu keys, more than %d",
+			     json_array_size(keys), POT_JWKS_MAX_KEYS);
 		goto out;
 	}
 	r = POT_ERR_ALLOC;

@@ -10,7 +10,11 @@
 enum pot_alg { POT_ALG_UNKNOWN = 0, POT_ALG_ES256, POT_ALG_RS256 };
 
 #define POT_JWKS_MAX		(1024 * 1024)
-#define POT_RSA_MIN_BITS	2048
+#define POT_RSA_MIN_BITS	2048	/* RFC 7518 §3.3 */
+/* No signing key needs more; a larger modulus only makes every check slower (OpenSSL's
+ * key check runs Miller-Rabin on it), and Go's crypto/tls draws the same line. */
+#define POT_RSA_MAX_BITS	8192
+#define POT_JWKS_MAX_KEYS	256	/* as many as potd's keystore holds */
 
 struct pot_key {
 	char *kid;

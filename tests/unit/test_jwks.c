@@ -126,12 +126,25 @@ test_refusals(void **state)
 	}
 }
 
+/* A JWK Set with one RSA key whose modulus is the given bytes. */
+static char *
+rsa_jwks(const unsigned char *n, size_t len)
+{
+	char *b64 = NULL, *text;
+
+	assert_int_equal(pot_b64url_encode(n, len, &b64), 0);
+	assert_true(asprintf(&text, "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k\",\"n\":\"%s\","
+			     "\"e\":\"AQAB\"}]}", b64) > 0);
+	free(b64);
+	return text;
+}
+
 static void
 test_rsa_too_small(void **state)
 {
 	EVP_PKEY *k = EVP_RSA_gen(1024);
 	struct pot_jwks *j;
-	char err[256], *n = NULL, *text;
+	char err[256], *text;
 	unsigned char buf[256];
 	BIGNUM *bn = NULL;
 	int len;
@@ -140,14 +153,86 @@ test_rsa_too_small(void **state)
 	assert_non_null(k);
 	assert_true(EVP_PKEY_get_bn_param(k, "n", &bn));
 	len = BN_bn2bin(bn, buf);
-	assert_int_equal(pot_b64url_encode(buf, (size_t)len, &n), 0);
-	assert_true(asprintf(&text, "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"small\",\"n\":\"%s\","
-			     "\"e\":\"AQAB\"}]}", n) > 0);
+	text = rsa_jwks(buf, (size_t)len);
 	assert_int_equal(parse(text, &j, err, sizeof(err)), POT_ERR_MALFORMED);
-	assert_non_null(strstr(err, "fewer than 2048"));
+	assert_non_null(strstr(err, "has 1024 bits, not 2048 to 8192"));
 	free(text);
-	free(n);
 	BN_free(bn);
+	EVP_PKEY_free(k);
+}
+
+/* The size is counted in bits, not bytes: 256 bytes whose top bit is clear are 2047 bits. */
+static void
+test_rsa_bits_exact(void **state)
+{
+	unsigned char n[256];
+	struct pot_jwks *j;
+	char err[256], *text;
+
+	(void)state;
+	memset(n, 0xa5, sizeof(n));
+	n[0] = 0x7f;
+	text = rsa_jwks(n, sizeof(n));
+	assert_int_equal(parse(text, &j, err, sizeof(err)), POT_ERR_MALFORMED);
+	assert_non_null(strstr(err, "has 2047 bits"));
+	free(text);
+}
+
+/* A modulus above 8192 bits is refused before OpenSSL spends a primality test on it. */
+static void
+test_rsa_too_big(void **state)
+{
+	static unsigned char n[8192 / 8 + 1];
+	struct pot_jwks *j;
+	char err[256], *text;
+
+	(void)state;
+	memset(n, 0xa5, sizeof(n));
+	n[0] = 0x01;			/* 8193 bits */
+	text = rsa_jwks(n, sizeof(n));
+	assert_int_equal(parse(text, &j, err, sizeof(err)), POT_ERR_MALFORMED);
+	assert_null(j);
+	assert_non_null(strstr(err, "has 8193 bits, not 2048 to 8192"));
+	free(text);
+	/* 8192 bits pass the size check and reach OpenSSL's (this n is not a valid modulus) */
+	text = rsa_jwks(n + 1, sizeof(n) - 1);
+	assert_int_equal(parse(text, &j, err, sizeof(err)), POT_ERR_MALFORMED);
+	assert_null(strstr(err, "bits"));
+	assert_non_null(strstr(err, "rejected by OpenSSL"));
+	free(text);
+}
+
+/* No more keys than potd's keystore can hold, each of which costs a key check. */
+static void
+test_too_many_keys(void **state)
+{
+	EVP_PKEY *k = mint_key(POT_ALG_ES256);
+	struct pot_jwks *j;
+	char err[256], *text;
+	json_t *jwk, *keys = json_array(), *set;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(pot_jwk_public(k, &jwk), POT_OK);
+	for (i = 0; i < POT_JWKS_MAX_KEYS; i++)
+		json_array_append(keys, jwk);
+	set = json_pack("{s:O}", "keys", keys);
+	text = json_dumps(set, 0);
+	assert_int_equal(parse(text, &j, err, sizeof(err)), POT_OK);
+	assert_int_equal(j->nkeys, POT_JWKS_MAX_KEYS);
+	pot_jwks_free(j);
+	free(text);
+	json_decref(set);
+	json_array_append(keys, jwk);
+	set = json_pack("{s:O}", "keys", keys);
+	text = json_dumps(set, 0);
+	assert_int_equal(parse(text, &j, err, sizeof(err)), POT_ERR_MALFORMED);
+	assert_null(j);
+	assert_non_null(strstr(err, "257 keys, more than 256"));
+	free(text);
+	json_decref(set);
+	json_decref(keys);
+	json_decref(jwk);
 	EVP_PKEY_free(k);
 }
 
@@ -263,6 +348,9 @@ main(void)
 		cmocka_unit_test(test_roundtrip_public_jwk),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_rsa_too_small),
+		cmocka_unit_test(test_rsa_bits_exact),
+		cmocka_unit_test(test_rsa_too_big),
+		cmocka_unit_test(test_too_many_keys),
 		cmocka_unit_test(test_not_a_jwks),
 		cmocka_unit_test(test_keyring),
 		cmocka_unit_test(test_private_key_file),
