@@ -30,6 +30,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "files.h"
 #include "pot/err.h"
 #include "pot/keys.h"
 #include "pot/keystore.h"
@@ -40,7 +41,7 @@
 #define KS_LIST		"keys.json"
 #define KS_PEM_SUFFIX	".pem"
 #define KS_KID_LEN	43		/* base64url of a SHA-256 thumbprint */
-#define KS_KEYS_MAX	256
+#define KS_KEYS_MAX	POT_JWKS_MAX_KEYS	/* each is published in the JWKS */
 #define KS_LIST_MAX	(1024 * 1024)
 #define KS_ERRLEN	512
 
@@ -126,91 +127,21 @@ parent_of(const char *path, char *buf, size_t len)
 		snprintf(buf, len, "%.*s", (int)(slash - path), path);
 }
 
-static int
-write_all(int fd, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* A temporary file beside path, created exclusively, mode 0600 until the caller's fchmod. */
-static int
-tmp_create(const char *path, char *tmp, size_t tmplen, int *fd)
-{
-	const char *base = strrchr(path, '/');
-	unsigned char rnd[6];
-	int n, tries;
-
-	*fd = -1;
-	base = base != NULL ? base + 1 : path;
-	for (tries = 0; tries < 8; tries++) {
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-			return POT_ERR_CRYPTO;
-		n = snprintf(tmp, tmplen, "%.*s.%s.tmp-%02x%02x%02x%02x%02x%02x", (int)(base - path),
-			     path, base, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-		if (n < 0 || (size_t)n >= tmplen)
-			return POT_ERR_TOO_LONG;
-		*fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-		if (*fd != -1)
-			return POT_OK;
-		if (errno != EEXIST)
-			return POT_ERR_IO;
-	}
-	return POT_ERR_IO;
-}
-
-/*
- * Writes path atomically with mode. replace: rename over an existing file; else link,
- * which fails with POT_ERR_DENIED when path exists (a pepper is never overwritten).
- */
+/* path written atomically (files.h), in the directory it names. */
 static int
 file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool replace,
 		  char *err, size_t errlen)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	int fd = -1, r;
+	const char *base = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int dirfd, r;
 
-	if ((r = tmp_create(path, tmp, sizeof(tmp), &fd)) != POT_OK) {
-		tmp[0] = '\0';
-		r = pot_fail(r, err, errlen, "%s: cannot create a temporary file: %s", path,
-			     r == POT_ERR_IO ? strerror(errno) : pot_strerror(r));
-		goto out;
-	}
-	if (fchmod(fd, mode) == -1 || write_all(fd, data, len) == -1 || fsync(fd) == -1) {
-		r = pot_fail(POT_ERR_IO, err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		r = pot_fail(POT_ERR_IO, err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (replace ? rename(tmp, path) == -1 : link(tmp, path) == -1) {
-		r = pot_fail(errno == EEXIST ? POT_ERR_DENIED : POT_ERR_IO, err, errlen, "%s: %s",
-			     path, strerror(errno));
-		goto out;
-	}
-	if (replace)
-		tmp[0] = '\0';		/* renamed: nothing left to remove */
 	parent_of(path, dir, sizeof(dir));
-	r = dir_fsync(dir, err, errlen);
-out:
-	if (fd != -1)
-		close(fd);
-	if (tmp[0] != '\0')
-		unlink(tmp);
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return pot_fail(POT_ERR_IO, err, errlen, "%s: %s", path, strerror(errno));
+	r = pot_file_write_atomic(dirfd, dir, base != NULL ? base + 1 : path, data, len, mode,
+				  replace, err, errlen);
+	close(dirfd);
 	return r;
 }
 

@@ -45,13 +45,14 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "files.h"
 #include "pot_user.h"
 #include "pot/err.h"
 #include "pot/token.h"
 #include "pot/util.h"
 
 #define TOKENS_FILE	"tokens.json"
-#define TOKENS_TMP	"tokens.json."		/* + 8 random characters */
+#define TOKENS_TMP	"." TOKENS_FILE POT_FILE_TMP_INFIX	/* files.h */
 #define LOCK_FILE	"tokens.lock"
 #define TOKENS_MAX	(64 * 1024)
 #define LOCK_WAIT_MS	((2 * POT_HTTP_TIMEOUT + 10) * 1000)	/* longer than a holder's refresh */
@@ -473,82 +474,32 @@ out:
 	return r;
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* A new file in the directory, O_EXCL: its name into tmp. */
-static int
-tmp_create(struct store *s, char tmp[32])
-{
-	unsigned char rnd[6];
-	char *suffix = NULL;
-	int i, fd = -1;
-
-	for (i = 0; i < 8 && fd == -1; i++) {
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1 ||
-		    pot_b64url_encode(rnd, sizeof(rnd), &suffix) != POT_OK)
-			return -1;
-		snprintf(tmp, 32, "%s%s", TOKENS_TMP, suffix);
-		free(suffix);
-		fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
-			    O_NOCTTY, 0600);
-		if (fd == -1 && errno != EEXIST)
-			return -1;
-	}
-	return fd;
-}
-
 /* Replaces tokens.json atomically; the caller holds the exclusive lock. 0, or -1 after a message. */
 static int
 tokens_write(struct store *s, const struct tokens *t)
 {
 	json_t *j = tokens_json(t);
-	char *text = j != NULL ? json_dumps(j, JSON_INDENT(2)) : NULL, tmp[32] = "";
-	int fd = -1, r = -1;
+	char *text = j != NULL ? json_dumps(j, JSON_INDENT(2)) : NULL, *nl = NULL, err[PATH_MAX + 128];
+	size_t len;
+	int r = -1;
 
 	json_decref(j);
-	if (text == NULL) {
+	if (text == NULL || (nl = malloc((len = strlen(text)) + 2)) == NULL) {
 		pot_warnmsg("out of memory");
-		return -1;
+		goto out;
 	}
+	memcpy(nl, text, len);
+	memcpy(nl + len, "\n", 2);
 	store_sweep(s);
-	if ((fd = tmp_create(s, tmp)) == -1 || fchmod(fd, 0600) != 0 ||
-	    write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) != 0 ||
-	    fsync(fd) != 0) {
-		pot_warnmsg("cannot write %s/%s: %s", s->dir, tmp[0] != '\0' ? tmp : TOKENS_FILE,
-			strerror(errno));
+	if (pot_file_write_atomic(s->dirfd, s->dir, TOKENS_FILE, nl, len + 1, 0600, true, err,
+				  sizeof(err)) != POT_OK) {
+		pot_warnmsg("cannot write %s", err);
 		goto out;
 	}
-	r = close(fd);
-	fd = -1;
-	if (r != 0 || renameat(s->dirfd, tmp, s->dirfd, TOKENS_FILE) != 0) {
-		pot_warnmsg("cannot write %s/%s: %s", s->dir, TOKENS_FILE, strerror(errno));
-		r = -1;
-		goto out;
-	}
-	tmp[0] = '\0';
-	(void)fsync(s->dirfd);		/* the rename is durable */
 	r = 0;
 out:
-	if (fd != -1)
-		close(fd);
-	if (tmp[0] != '\0')
-		(void)unlinkat(s->dirfd, tmp, 0);
 	pot_secret_free(text);
+	pot_secret_free(nl);
 	return r;
 }
 

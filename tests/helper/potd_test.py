@@ -3104,8 +3104,13 @@ class TestPotUser(PotUserCase):
     def test_refresh_rotates(self):
         self.login()
         st0 = self.stored()
+        # what a crash in the middle of a write leaves behind goes with the next write
+        stale = os.path.join(self.tokdir, ".tokens.json.tmp-0123456789ab")
+        with open(stale, "w") as f:
+            f.write("{}")
         self.jump(605)                  # the access token expired
         at1 = self.pot_token()
+        self.assertFalse(os.path.exists(stale))
         st1 = self.stored()
         self.assertNotEqual(at1, st0["access_token"])
         self.assertEqual(at1, st1["access_token"])

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../unit/cmocka_pre.h"
+#include "../../helper/files.h"
 #include "pot/err.h"
 #include "pot/keys.h"
 #include "pot/keystore.h"
@@ -988,6 +989,68 @@ test_refuse_alg_mismatch(void **state)
 	assert_refused(f, false, pem_of(f, kid));
 }
 
+static void
+slurp_equal(int dirfd, const char *name, const char *want, mode_t mode)
+{
+	char buf[64];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	assert_int_not_equal(fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW), -1);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 07777, mode);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, want);
+}
+
+/* files.h: the one atomic writer of keys/, jwks.json and pot's tokens.json. */
+static void
+test_file_write_atomic(void **state)
+{
+	struct fx *f = *state;
+	char cmd[PATH_MAX * 2];
+	mode_t old = umask(077);
+	int dirfd;
+
+	assert_int_not_equal(dirfd = open(f->root, O_RDONLY | O_DIRECTORY), -1);
+	/* the mode is the one asked for, whatever the umask */
+	assert_int_equal(pot_file_write_atomic(dirfd, f->root, "a", "one", 3, 0644, true, f->err,
+					       sizeof(f->err)), POT_OK);
+	slurp_equal(dirfd, "a", "one", 0644);
+	assert_int_equal(pot_file_write_atomic(dirfd, f->root, "a", "two", 3, 0600, true, f->err,
+					       sizeof(f->err)), POT_OK);
+	slurp_equal(dirfd, "a", "two", 0600);
+	/* without replace an existing file stays as it was: POT_ERR_DENIED, naming it */
+	assert_int_equal(pot_file_write_atomic(dirfd, f->root, "a", "three", 5, 0600, false, f->err,
+					       sizeof(f->err)), POT_ERR_DENIED);
+	assert_non_null(strstr(f->err, "/a: File exists"));
+	slurp_equal(dirfd, "a", "two", 0600);
+	assert_int_equal(pot_file_write_atomic(dirfd, f->root, "b", "", 0, 0600, false, f->err,
+					       sizeof(f->err)), POT_OK);
+	slurp_equal(dirfd, "b", "", 0600);
+	/* a symbolic link in its place is replaced, never followed */
+	assert_int_equal(symlinkat("b", dirfd, "c"), 0);
+	assert_int_equal(pot_file_write_atomic(dirfd, f->root, "c", "four", 4, 0600, true, f->err,
+					       sizeof(f->err)), POT_OK);
+	slurp_equal(dirfd, "c", "four", 0600);
+	slurp_equal(dirfd, "b", "", 0600);
+	close(dirfd);
+	/* no temporary file is left, whether the write was refused or done */
+	snprintf(cmd, sizeof(cmd), "test \"$(ls -A '%s' | tr '\\n' ' ')\" = 'a b c '", f->root);
+	assert_int_equal(system(cmd), 0);
+	/* a directory where nothing can be made (even by root): the error names the file */
+	assert_int_not_equal(dirfd = open("/proc", O_RDONLY | O_DIRECTORY), -1);
+	assert_int_equal(pot_file_write_atomic(dirfd, "/proc", "x", "", 0, 0600, true, f->err,
+					       sizeof(f->err)), POT_ERR_IO);
+	assert_non_null(strstr(f->err, "/proc/x: cannot create a temporary file"));
+	close(dirfd);
+	umask(old);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1023,6 +1086,7 @@ main(void)
 		T(test_write_jwks_loads_and_verifies),
 		T(test_write_jwks_leaves_no_temp),
 		T(test_rs256),
+		T(test_file_write_atomic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
