@@ -393,6 +393,9 @@ class Potd:
             return getattr(self, "kept_log", "(no log)")
 
     # --- HTTP ---------------------------------------------------------------------------
+    def connection(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
     def request(self, method, path, body=None, headers=None, query=None):
         if query is not None:
             path += "?" + urllib.parse.urlencode(query)
@@ -400,7 +403,7 @@ class Potd:
         if isinstance(body, (dict, list, tuple)):
             body = urllib.parse.urlencode(body)
             h.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = self.connection()
         try:
             conn.request(method, path, body=body, headers=h)
             r = conn.getresponse()
@@ -2563,6 +2566,28 @@ class TestSocketDescriptors(PotdCase):
             ["prlimit", "--nofile=%d:%d" % (self.NOFILE, self.NOFILE), "--"] + argv(lifetime))
         self.p.start()
 
+    def assert_no_spin(self):
+        """potd, waiting for descriptors, uses less than 0.6 s of CPU in a second."""
+        time.sleep(0.3)
+        t0 = self.cpu_ticks()
+        time.sleep(1)
+        self.assertLess(self.cpu_ticks() - t0, 60, "the socket's workers spin")
+
+    def check_when_back(self, rt):
+        """The socket's answer to checking rt, once it answers again (within 5 s)."""
+        deadline = time.time() + 5
+        while True:
+            try:
+                c = SockClient(self.p.socket, timeout=5)
+                r = c.check(rt)
+                c.close()
+            except OSError:
+                r = None
+            if r is not None:       # None: closed before it answered
+                return r
+            self.assertLess(time.time(), deadline, "the socket does not answer again")
+            time.sleep(0.1)
+
     def cpu_ticks(self):
         """CPU time of the socket's worker threads (named potd-sock), in clock ticks."""
         ticks = workers = 0
@@ -2593,27 +2618,13 @@ class TestSocketDescriptors(PotdCase):
                 s.close()
                 continue
             flood.append(s)
-        time.sleep(0.3)
-        t0 = self.cpu_ticks()
-        time.sleep(1)
-        self.assertLess(self.cpu_ticks() - t0, 60, "the socket's workers spin")
+        self.assert_no_spin()
         # the store and the HTTP server still have their descriptors
         self.assertEqual(self.p.get("/healthz").status, 200)
         self.assert_ok(self.refresh(web, rt))
         for s in flood:
             s.close()
-        deadline = time.time() + 5
-        while True:
-            try:
-                c = SockClient(self.p.socket, timeout=5)
-                r = c.check(rt)
-                c.close()
-            except OSError:
-                r = None
-            if r is not None:
-                break
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.1)
+        r = self.check_when_back(rt)
         self.assertTrue(r["ok"], r)
         self.assert_ok(self.refresh(web, rt))
         self.assertNotIn("PANIC", self.p.read_log())
@@ -2643,25 +2654,11 @@ class TestSocketDescriptors(PotdCase):
                 s.connect(self.p.socket)
             except BlockingIOError:
                 pass
-        time.sleep(0.3)
-        t0 = self.cpu_ticks()
-        time.sleep(1)
-        self.assertLess(self.cpu_ticks() - t0, 60, "the socket's workers spin")
+        self.assert_no_spin()
         self.assertTrue(self.wait_log(r"socket: accept: Too many open files"))
         for s in flood:
             s.close()
-        deadline = time.time() + 5
-        while True:
-            try:
-                c = SockClient(self.p.socket, timeout=5)
-                r = c.check(rt)
-                c.close()
-            except OSError:
-                r = None
-            if r is not None:
-                break
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.1)
+        r = self.check_when_back(rt)
         self.assertTrue(r["ok"], r)
 
 
@@ -3383,23 +3380,8 @@ class TlsPotd(Potd):
         import ssl
         self.tls = ssl.create_default_context(cafile=self.ca)
 
-    def request(self, method, path, body=None, headers=None, query=None):
-        if query is not None:
-            path += "?" + urllib.parse.urlencode(query)
-        h = dict(headers or {})
-        if isinstance(body, (dict, list, tuple)):
-            body = urllib.parse.urlencode(body)
-            h.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.tls)
-        try:
-            conn.request(method, path, body=body, headers=h)
-            r = conn.getresponse()
-            resp = Resp(r.status, r.msg, r.read())
-        finally:
-            conn.close()
-        self._collect(resp)
-        return resp
-
+    def connection(self):
+        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.tls)
 
 class TestPotUserTls(PotUserCase):
     """pot over HTTPS: the server's certificate is verified, against SSL_CERT_FILE here."""
