@@ -475,6 +475,7 @@ int_of(const json_t *o, const char *key)
 }
 
 /* A table of strings, every column as wide as its widest cell; the last one unpadded. */
+#define TABLE_COLS	16
 struct table {
 	size_t ncols, nrows;
 	char **cells;
@@ -501,10 +502,10 @@ table_row(struct table *t, const char *const *row)
 static void
 table_print(const struct table *t)
 {
-	size_t w[16] = { 0 }, r, c, n;
+	size_t w[TABLE_COLS] = { 0 }, r, c, n;
 
 	for (r = 0; r < t->nrows; r++)
-		for (c = 0; c < t->ncols && c < 16; c++)
+		for (c = 0; c < t->ncols && c < TABLE_COLS; c++)
 			if ((n = strlen(t->cells[r * t->ncols + c])) > w[c])
 				w[c] = n;
 	for (r = 0; r < t->nrows; r++) {
@@ -578,37 +579,61 @@ print_client_add(const json_t *rep)
 	}
 }
 
+/* A row's cells, and room for those that are formatted (the widest: redirect URIs). */
+struct cells {
+	const char *row[TABLE_COLS];
+	char buf[4][POT_URIS_MAX + 64];
+};
+
+/*
+ * The reply's array member as a table under head (ncols columns), a row per element made
+ * by fill; none instead when the array is empty.
+ */
+static void
+print_table(const json_t *rep, const char *member, const char *none, const char *const *head,
+	    size_t ncols, void (*fill)(const json_t *, struct cells *))
+{
+	struct table t = { .ncols = ncols };
+	const json_t *arr = json_object_get(rep, member), *e;
+	struct cells *x;
+	size_t i;
+
+	if (json_array_size(arr) == 0) {
+		printf("%s\n", none);
+		return;
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL || table_row(&t, head) != 0)
+		goto out;
+	json_array_foreach(arr, i, e) {
+		fill(e, x);
+		if (table_row(&t, x->row) != 0)
+			goto out;
+	}
+	table_print(&t);
+out:
+	free(x);
+	table_free(&t);
+}
+
+static void
+client_row(const json_t *c, struct cells *x)
+{
+	x->row[0] = str_of(c, "client_id");
+	x->row[1] = json_is_true(json_object_get(c, "public")) ? "public" : "confidential";
+	x->row[2] = join(json_object_get(c, "grants"), ",", grant_short, x->buf[0], sizeof(x->buf[0]));
+	x->row[3] = client_flags(c, x->buf[1], sizeof(x->buf[1]));
+	x->row[4] = str_of(c, "scope");
+	x->row[5] = fmt_time(int_of(c, "created"), x->buf[2]);
+	x->row[6] = join(json_object_get(c, "redirect_uris"), " ", NULL, x->buf[3], sizeof(x->buf[3]));
+}
+
 static void
 print_client_list(const json_t *rep)
 {
 	static const char *const head[] = { "CLIENT_ID", "TYPE", "GRANTS", "FLAGS", "SCOPE",
 					     "CREATED", "REDIRECT_URIS" };
-	char grants[128], flags[64], created[32], uris[POT_URIS_MAX + 64];
-	struct table t = { .ncols = 7 };
-	const json_t *arr = json_object_get(rep, "clients"), *c;
-	const char *row[7];
-	size_t i;
 
-	if (json_array_size(arr) == 0) {
-		printf("no clients\n");
-		return;
-	}
-	if (table_row(&t, head) != 0)
-		goto out;
-	json_array_foreach(arr, i, c) {
-		row[0] = str_of(c, "client_id");
-		row[1] = json_is_true(json_object_get(c, "public")) ? "public" : "confidential";
-		row[2] = join(json_object_get(c, "grants"), ",", grant_short, grants, sizeof(grants));
-		row[3] = client_flags(c, flags, sizeof(flags));
-		row[4] = str_of(c, "scope");
-		row[5] = fmt_time(int_of(c, "created"), created);
-		row[6] = join(json_object_get(c, "redirect_uris"), " ", NULL, uris, sizeof(uris));
-		if (table_row(&t, row) != 0)
-			goto out;
-	}
-	table_print(&t);
-out:
-	table_free(&t);
+	print_table(rep, "clients", "no clients", head, 7, client_row);
 }
 
 static void
@@ -631,36 +656,24 @@ print_key_new(const json_t *rep)
 }
 
 static void
+key_row(const json_t *k, struct cells *x)
+{
+	x->row[0] = str_of(k, "kid");
+	x->row[1] = str_of(k, "alg");
+	x->row[2] = str_of(k, "state");
+	x->row[3] = fmt_time(int_of(k, "created"), x->buf[0]);
+	x->row[4] = fmt_time(int_of(k, "activate_at"), x->buf[1]);
+	x->row[5] = fmt_time(int_of(k, "retired_at"), x->buf[2]);
+	x->row[6] = fmt_time(int_of(k, "drop_at"), x->buf[3]);
+}
+
+static void
 print_key_list(const json_t *rep)
 {
 	static const char *const head[] = { "KID", "ALG", "STATE", "CREATED", "ACTIVATE_AT",
 					     "RETIRED_AT", "DROP_AT" };
-	char t1[32], t2[32], t3[32], t4[32];
-	struct table t = { .ncols = 7 };
-	const json_t *arr = json_object_get(rep, "keys"), *k;
-	const char *row[7];
-	size_t i;
 
-	if (json_array_size(arr) == 0) {
-		printf("no keys\n");
-		return;
-	}
-	if (table_row(&t, head) != 0)
-		goto out;
-	json_array_foreach(arr, i, k) {
-		row[0] = str_of(k, "kid");
-		row[1] = str_of(k, "alg");
-		row[2] = str_of(k, "state");
-		row[3] = fmt_time(int_of(k, "created"), t1);
-		row[4] = fmt_time(int_of(k, "activate_at"), t2);
-		row[5] = fmt_time(int_of(k, "retired_at"), t3);
-		row[6] = fmt_time(int_of(k, "drop_at"), t4);
-		if (table_row(&t, row) != 0)
-			goto out;
-	}
-	table_print(&t);
-out:
-	table_free(&t);
+	print_table(rep, "keys", "no keys", head, 7, key_row);
 }
 
 static void
@@ -673,37 +686,25 @@ print_key_retire(const json_t *rep)
 }
 
 static void
+token_row(const json_t *k, struct cells *x)
+{
+	snprintf(x->buf[0], 17, "%s", str_of(k, "id"));	/* a prefix; --json: all */
+	x->row[0] = x->buf[0];
+	x->row[1] = str_of(k, "user");
+	x->row[2] = str_of(k, "client_id");
+	x->row[3] = str_of(k, "state");
+	x->row[4] = fmt_time(int_of(k, "last_used"), x->buf[1]);
+	x->row[5] = fmt_time(int_of(k, "expires"), x->buf[2]);
+	x->row[6] = str_of(k, "scope");
+}
+
+static void
 print_tokens_list(const json_t *rep)
 {
 	static const char *const head[] = { "ID", "USER", "CLIENT_ID", "STATE", "LAST_USED",
 					     "EXPIRES", "SCOPE" };
-	char id[17], t1[32], t2[32];
-	struct table t = { .ncols = 7 };
-	const json_t *arr = json_object_get(rep, "tokens"), *k;
-	const char *row[7];
-	size_t i;
 
-	if (json_array_size(arr) == 0) {
-		printf("no refresh tokens\n");
-		return;
-	}
-	if (table_row(&t, head) != 0)
-		goto out;
-	json_array_foreach(arr, i, k) {
-		snprintf(id, sizeof(id), "%s", str_of(k, "id"));	/* a prefix; --json: all */
-		row[0] = id;
-		row[1] = str_of(k, "user");
-		row[2] = str_of(k, "client_id");
-		row[3] = str_of(k, "state");
-		row[4] = fmt_time(int_of(k, "last_used"), t1);
-		row[5] = fmt_time(int_of(k, "expires"), t2);
-		row[6] = str_of(k, "scope");
-		if (table_row(&t, row) != 0)
-			goto out;
-	}
-	table_print(&t);
-out:
-	table_free(&t);
+	print_table(rep, "tokens", "no refresh tokens", head, 7, token_row);
 }
 
 static void

@@ -2715,7 +2715,14 @@ class TestLifecycle(PotdCase):
         # the store opens without potd (a clean environment) and keeps the RT
         out = json.loads(self.p.pot("--json", "tokens", "list").stdout)
         self.assertEqual(len(out["tokens"]), 1)
-        self.assertEqual(out["tokens"][0]["user"], "alice")
+        rec = out["tokens"][0]
+        self.assertEqual(rec["user"], "alice")
+        # and as a table: a header, then the id's first 16 characters and the record
+        txt = self.p.pot("tokens", "list").stdout.splitlines()
+        self.assertRegex(txt[0], r"^ID +USER +CLIENT_ID +STATE +LAST_USED +EXPIRES +SCOPE$")
+        self.assertEqual(len(txt), 2, txt)
+        self.assertEqual(txt[1].split()[:4], [rec["id"][:16], "alice", rec["client_id"], rec["state"]])
+        self.assertTrue(txt[1].endswith(" " + rec["scope"]), txt)
         self.p.start()
         self.assert_ok(self.refresh(web, j["refresh_token"]))
         self.assertEqual(self.p.stop(signal.SIGINT), 0)
