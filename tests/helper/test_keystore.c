@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "../unit/cmocka_pre.h"
+#include "../common/tmpdir.h"
 #include "../../helper/files.h"
 #include "pot/err.h"
 #include "pot/keys.h"
@@ -24,21 +24,12 @@
 #define ISS		"http://127.0.0.1:8740"
 
 struct fx {
-	char root[64];
+	char root[TMPDIR_LEN];
 	char state[256];
 	char keys[256];
 	char jwks[256];
 	char err[512];
 };
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -47,8 +38,7 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->root, "/tmp/pot-ks-XXXXXX");
-	if (mkdtemp(f->root) == NULL)
+	if (tmpdir_make(f->root, "ks") != 0)
 		return -1;
 	snprintf(f->state, sizeof(f->state), "%s/state", f->root);
 	snprintf(f->keys, sizeof(f->keys), "%s/state/keys", f->root);
@@ -62,7 +52,7 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 
-	nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(f->root);
 	free(f);
 	return 0;
 }

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "../unit/cmocka_pre.h"
+#include "../common/tmpdir.h"
 #include "pot/err.h"
 #include "pot/store.h"
 
@@ -28,34 +28,16 @@
 #define NTHREADS	24
 
 struct fixture {
-	char dir[64];
+	char dir[TMPDIR_LEN];
 	struct pot_store *s;
 };
 
 /* --- helpers ------------------------------------------------------------------------ */
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
-rm_tree(const char *dir)
+tmp_dir(char dir[TMPDIR_LEN])
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-tmp_dir(char dir[64])
-{
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, 64, "%s/pot-store-XXXXXX", t != NULL && strlen(t) < 40 ? t : "/tmp");
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tmpdir_make(dir, "store"), 0);
 }
 
 static struct pot_store *
@@ -90,7 +72,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	pot_store_close(f->s);
-	rm_tree(f->dir);
+	tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }
@@ -195,7 +177,7 @@ static void
 test_open_dir_checks(void **state)
 {
 	struct pot_store *s = NULL;
-	char dir[64], sub[128], err[256];
+	char dir[TMPDIR_LEN], sub[128], err[256];
 	struct stat st;
 	int fd;
 
@@ -238,7 +220,7 @@ test_open_dir_checks(void **state)
 	snprintf(sub, sizeof(sub), "%s/no/such", dir);
 	assert_int_equal(pot_store_open(sub, false, &s, err, sizeof(err)), POT_ERR_IO);
 	assert_int_equal(pot_store_open("", false, &s, err, sizeof(err)), POT_ERR_CONFIG);
-	rm_tree(dir);
+	tmpdir_remove(dir);
 }
 
 static void
@@ -260,7 +242,7 @@ static void
 test_open_corrupt_file(void **state)
 {
 	struct pot_store *s = NULL;
-	char dir[64], path[128], err[512] = "", junk[8192];
+	char dir[TMPDIR_LEN], path[128], err[512] = "", junk[8192];
 	int fd;
 
 	(void)state;
@@ -273,7 +255,7 @@ test_open_corrupt_file(void **state)
 	assert_int_equal(pot_store_open(dir, false, &s, err, sizeof(err)), POT_ERR_STORE);
 	assert_null(s);
 	assert_non_null(strstr(err, "pot.db"));
-	rm_tree(dir);
+	tmpdir_remove(dir);
 }
 
 static void
@@ -1215,7 +1197,7 @@ test_crash_recovery(void **state)
 {
 	struct pot_store *s;
 	struct pot_rt rt;
-	char dir[64];
+	char dir[TMPDIR_LEN];
 	int fds[2], status, i, got = 0, *seen;
 	pid_t pid;
 	ssize_t n;
@@ -1269,7 +1251,7 @@ test_crash_recovery(void **state)
 	}
 	pot_store_close(s);
 	free(seen);
-	rm_tree(dir);
+	tmpdir_remove(dir);
 }
 
 /* Many threads mixing every write: deadlocks must be retried, never surface. */
