@@ -471,6 +471,24 @@ class PotdCase(unittest.TestCase):
 
     p = None
 
+    @classmethod
+    def start_shared(cls, p, prepare):
+        """cls.p, one potd for the whole class: prepare(p), then started; its log is shown
+        and it is cleaned up when either fails."""
+        cls.p = p
+        try:
+            prepare(p)
+            p.start()
+        except BaseException:
+            sys.stderr.write(p.read_log())
+            p.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.p is not None:           # a class-wide potd (start_shared)
+            cls.p.cleanup()
+
     def run(self, result=None):
         before = len(result.failures) + len(result.errors) if result else 0
         out = super().run(result)
@@ -683,18 +701,7 @@ class TestPotd(PotdCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.p = Potd(name="main")
-        try:
-            setup_clients(cls.p)
-            cls.p.start()
-        except BaseException:
-            sys.stderr.write(cls.p.read_log())
-            cls.p.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.p.cleanup()
+        cls.start_shared(Potd(name="main"), setup_clients)
 
     def client(self, name):
         return self.p.clients[name]
@@ -2001,37 +2008,30 @@ class TestSocket(PotdCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.p = Potd(name="socket", faketime=True, extra_conf="refresh_ttl = 3600\nrefresh_max = 8000\n")
-        try:
-            p = cls.p
-            p.add_client("web", "login sudo api", ["https://app.example/cb"], first_party=True)
-            p.add_client("native", "login sudo", ["http://127.0.0.1/cb"], public=True, first_party=True)
-            p.add_client("slide", "login", ["https://slide.example/cb"], first_party=True)
-            p.add_client("rs", "api", grants="client_credentials", introspect=True)
-            with open(p.conf) as f:
-                p._write("pam.conf", f.read() + "socket_timeout = 2\n")
-            pam = os.path.join(p.dir, "pam.conf")
-            services = {
-                "sock-login": "scope=login",
-                "sock-sudo": "scope=sudo",
-                "sock-norefresh": "scope=login no_refresh",
-                "sock-missing": "scope=login socket=%s" % os.path.join(p.dir, "missing.sock"),
-                "sock-refused": "scope=login socket=%s" % os.path.join(p.dir, "refused.sock"),
-                "sock-silent": "scope=login socket=%s" % os.path.join(p.dir, "silent.sock"),
-                "sock-silent-1": "scope=login socket=%s socket_timeout=1" % os.path.join(p.dir, "silent.sock"),
-            }
-            for name, args in services.items():
-                line = "%s config=%s %s" % (PAM_POT_SO, pam, args)
-                p._write("services/" + name, "auth required %s\naccount required %s\n" % (line, line))
-            p.start()
-        except BaseException:
-            sys.stderr.write(cls.p.read_log())
-            cls.p.cleanup()
-            raise
+        cls.start_shared(Potd(name="socket", faketime=True,
+                              extra_conf="refresh_ttl = 3600\nrefresh_max = 8000\n"), cls.prepare)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.p.cleanup()
+    @staticmethod
+    def prepare(p):
+        p.add_client("web", "login sudo api", ["https://app.example/cb"], first_party=True)
+        p.add_client("native", "login sudo", ["http://127.0.0.1/cb"], public=True, first_party=True)
+        p.add_client("slide", "login", ["https://slide.example/cb"], first_party=True)
+        p.add_client("rs", "api", grants="client_credentials", introspect=True)
+        with open(p.conf) as f:
+            p._write("pam.conf", f.read() + "socket_timeout = 2\n")
+        pam = os.path.join(p.dir, "pam.conf")
+        services = {
+            "sock-login": "scope=login",
+            "sock-sudo": "scope=sudo",
+            "sock-norefresh": "scope=login no_refresh",
+            "sock-missing": "scope=login socket=%s" % os.path.join(p.dir, "missing.sock"),
+            "sock-refused": "scope=login socket=%s" % os.path.join(p.dir, "refused.sock"),
+            "sock-silent": "scope=login socket=%s" % os.path.join(p.dir, "silent.sock"),
+            "sock-silent-1": "scope=login socket=%s socket_timeout=1" % os.path.join(p.dir, "silent.sock"),
+        }
+        for name, args in services.items():
+            line = "%s config=%s %s" % (PAM_POT_SO, pam, args)
+            p._write("services/" + name, "auth required %s\naccount required %s\n" % (line, line))
 
     def setUp(self):
         self.jump(1000)         # a clean throttle: failures are forgotten after 900 s
