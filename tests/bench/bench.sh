@@ -16,6 +16,9 @@
 set -eu
 
 cmdline="$0 $*"
+BENCH_TAG=bench
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 callgrind=false
 if [ "${1:-}" = --callgrind ]; then
 	callgrind=true
@@ -29,19 +32,9 @@ B=$(cd "$1" && pwd)
 rounds=${POT_BENCH_ROUNDS:-7}
 limit=${POT_BENCH_TIMEOUT:-900}
 
-# A variable of the build's Makefile, as make expands it.
-# shellcheck disable=SC2016 # $(...) is make's here, not the shell's
-mkvar() {
-	printf 'pot-bench-print:\n\t@printf "%%s\\n" "$(%s)"\n' "$1" |
-		make -s --no-print-directory -C "$B" -f Makefile -f - pot-bench-print
-}
-
 make -s --no-print-directory -C "$B" pam_pot.la libpot_common.la
 bin=$B/tests/bench/bench_login
-# shellcheck disable=SC2016 # a literal make rule
-if grep -q '^tests/bench/bench_login\$(EXEEXT):' "$B/Makefile"; then
-	make -s --no-print-directory -C "$B" tests/bench/bench_login
-else
+if ! bench_make_prog tests/bench/bench_login; then
 	# Makefile.am does not know the benchmark yet: build it with the build's own flags.
 	src=$(mkvar abs_top_srcdir)
 	mkdir -p "$B/tests/bench"

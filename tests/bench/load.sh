@@ -17,84 +17,41 @@ TOP=$(cd "$HERE/../.." && pwd)
 B=$(cd "${1:-$TOP/build}" && pwd) || exit 2
 ROUNDS=${ROUNDS:-2} DURATION=${DURATION:-60s} CONNS=${CONNS:-256} THREADS=${THREADS:-2} WARMUP=${WARMUP:-5s}
 SLACK=${LOAD_RSS_SLACK_KB:-1024}
-log() { echo "[load] $*" >&2; }
-die() { log "$*"; exit 1; }
-for t in wrk curl jq pkg-config python3 openssl; do
-	command -v $t >/dev/null || die "$t is missing (apt-get install wrk curl jq pkgconf python3)"
-done
+BENCH_TAG=load
+# shellcheck source=tests/bench/lib.sh
+. "$HERE/lib.sh"
+# under LOAD_POTD_PREFIX (valgrind), potd's exit takes as long as its leak report
+BENCH_STOP_S=300
+bench_need wrk curl jq pkg-config openssl ss
 [ -x "$B/potd" ] && [ -x "$B/pot" ] || die "no potd/pot in $B (build it first)"
-PAMWRAP=$(pkg-config --libs pam_wrapper | tr -d ' ')
+bench_pam_wrapper
 NSSWRAP=$(pkg-config --libs nss_wrapper | tr -d ' ')
-PAM_MATRIX=$(dirname "$PAMWRAP")/pam_wrapper/pam_matrix.so
-[ -f "$PAM_MATRIX" ] || die "pam_matrix.so not found (libpam-wrapper)"
 
-T=$(mktemp -d /tmp/potd-load.XXXXXX) || die mktemp
-chmod 0755 "$T"
-POTD=
-cleanup() {
-	trap - EXIT INT TERM
-	if [ -n "$POTD" ] && kill -0 "$POTD" 2>/dev/null; then
-		kill "$POTD"
-		wait "$POTD" 2>/dev/null
-	fi
-	for d in /tmp/pam.?; do grep -q -s -F "$T/" "$d"/* && rm -rf "$d"; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
+bench_tmpdir potd-load
+# As root, potd and pot start as root and become `user` themselves, as under systemd;
+# nss_wrapper gives them loaduser.
 RUN_USER=$(id -un)
 [ "$(id -u)" = 0 ] && RUN_USER=nobody
-mkdir -p "$T/services"
 { getent passwd "$RUN_USER"; echo "loaduser:x:4801:4801:load:/:/bin/sh"; } >"$T/passwd"
 { getent group "$(id -gn "$RUN_USER")"; echo "loaduser:x:4801:"; } >"$T/group"
-printf 'load-password-0123\n' >"$T/password"
-printf 'loaduser:load-password-0123:load-signin\n' >"$T/passdb"
-printf 'auth required %s passdb=%s\naccount required %s passdb=%s\n' \
-	"$PAM_MATRIX" "$T/passdb" "$PAM_MATRIX" "$T/passdb" >"$T/services/load-signin"
-cat >"$T/pot.conf" <<EOF
-issuer = $BASE
-listen = 127.0.0.1:$PORT
-state_dir = $T/state
-socket = $T/run/potd.sock
-user = $RUN_USER
-login_service = load-signin
-scope.api = *
-EOF
-chmod 0644 "$T"/passwd "$T"/group "$T"/passdb "$T"/pot.conf
+chmod 0644 "$T"/passwd "$T"/group
+RUN_AS="env LD_PRELOAD=$NSSWRAP NSS_WRAPPER_PASSWD=$T/passwd NSS_WRAPPER_GROUP=$T/group"
+bench_pam_login load-signin loaduser:load-password-0123
+bench_potd_conf load-signin api
 ulimit -n 4096 2>/dev/null
-# a simple command in the background: $! is potd itself (env execs it)
-env LD_PRELOAD="$PAMWRAP:$NSSWRAP" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/services" \
+# shellcheck disable=SC2086 # LOAD_POTD_PREFIX is a word list
+bench_potd_start env LD_PRELOAD="$PAMWRAP:$NSSWRAP" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/services" \
 	NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
-	${LOAD_POTD_PREFIX:-} "$B/potd" --config "$T/pot.conf" --foreground >"$T/potd.log" 2>&1 &
-POTD=$!
-for _ in $(seq 300); do curl -sf -m 1 -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
-curl -sf -m 1 -o /dev/null "$BASE/healthz" || { cat "$T/potd.log"; die "potd does not answer"; }
+	${LOAD_POTD_PREFIX:-} "$B/potd" --config "$T/pot.conf" --foreground
 
-pot() { env LD_PRELOAD="$NSSWRAP" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
-	"$B/pot" --config "$T/pot.conf" "$@"; }
-pot --json client add load --grant client_credentials,authorization_code,refresh_token \
-	--introspect --first-party --scope api --redirect-uri http://127.0.0.1:9/cb >"$T/client.json" ||
-	die "pot client add failed"
-ID=$(jq -r .client_id "$T/client.json")
-SECRET=$(jq -r .client_secret "$T/client.json")
-
+bench_client_add load --grant client_credentials,authorization_code,refresh_token \
+	--introspect --first-party --scope api
 # a refresh token of loaduser through the code flow (confidential client: it does not rotate)
-b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
-VERIFIER=$(head -c 48 /dev/urandom | b64url)
-CHALLENGE=$(printf '%s' "$VERIFIER" | openssl dgst -sha256 -binary | b64url)
-python3 "$TOP/tests/tools/pot-browser" --user loaduser --password-file "$T/password" \
-	--code-to "$T/code" --url "$BASE/auth/v2/authorize?response_type=code&client_id=$ID&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=api&state=s&code_challenge=$CHALLENGE&code_challenge_method=S256" \
-	>/dev/null || die "sign-in failed"
-curl -s -u "$ID:$SECRET" -d grant_type=authorization_code --data-urlencode "code@$T/code" \
-	-d redirect_uri=http://127.0.0.1:9/cb -d code_verifier="$VERIFIER" "$BASE/auth/v2/token" >"$T/tokens.json"
-RT=$(jq -r .refresh_token "$T/tokens.json")
-AT=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials -d scope=api "$BASE/auth/v2/token" | jq -r .access_token)
-[ -n "$RT" ] && [ "$RT" != null ] && [ -n "$AT" ] && [ "$AT" != null ] || die "no tokens"
+bench_code_flow loaduser load-password-0123 api
+AT=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials -d scope=api "$BASE/auth/v2/token" | jq -r .access_token)
+[ -n "$AT" ] && [ "$AT" != null ] || die "no access token"
 
-AUTH=$(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)
+AUTH=$(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)
 cat >"$T/mix.lua" <<EOF
 -- the mix: 10 slots, one request each, in turn
 local auth = "Basic $AUTH"
@@ -130,9 +87,9 @@ function done(summary, latency, requests)
     summary.errors.read, summary.errors.write, summary.errors.timeout, summary.errors.status))
 end
 EOF
-rss() { awk '/^VmRSS/ { print $2 }' "/proc/$POTD/status"; }
-[ -n "${LOAD_POTD_PREFIX:-}" ] || [ "$(cat "/proc/$POTD/comm")" = potd ] || die "pid $POTD is not potd"
-log "potd $POTD on $BASE; warm-up $WARMUP at $CONNS connections"
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$POTD_PID/status"; }
+[ -n "${LOAD_POTD_PREFIX:-}" ] || [ "$(cat "/proc/$POTD_PID/comm")" = potd ] || die "pid $POTD_PID is not potd"
+log "potd $POTD_PID on $BASE; warm-up $WARMUP at $CONNS connections"
 wrk -t "$THREADS" -c "$CONNS" -d "$WARMUP" -s "$T/mix.lua" "$BASE" >/dev/null 2>&1
 rss0=$(rss)
 log "load: $ROUNDS x $DURATION at $CONNS connections, $THREADS wrk threads (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -143,7 +100,7 @@ for i in $(seq "$ROUNDS"); do
 done
 sleep 10
 rss_rest=$(rss)
-kill -0 "$POTD" 2>/dev/null || die "potd died under load"
+kill -0 "$POTD_PID" 2>/dev/null || die "potd died under load"
 report() {	# report FILE: one round's numbers
 	echo "  requests:      $(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$1") ($(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$1")/s)"
 	echo "  latency:       p50 $(sed -n 's/^p50_ms //p' "$1") ms, p99 $(sed -n 's/^p99_ms //p' "$1") ms"

@@ -46,28 +46,24 @@ B=${1:-/work/main/build}
 case "$B" in -h|--help) sed -n '2,/^set /{/^set /!p}' "$0"; exit 0 ;; esac
 export REPEAT=${REPEAT:-3}
 PEERS=${PEERS:-oidcp-jwt oidcp-opaque glwd}
-LIMIT=${POTD_BENCH_LIMIT:-7200}
 OUTDIR=${POTD_BENCH_OUT:-/tmp/potd-bench-results/$(date +%Y%m%d-%H%M%S)}
 USER_NAME=benchuser USER_PASS=benchpass-0123 SERVICE=potd-bench
-
-log() { echo "[potd-bench] $*" >&2; }
-die() { log "$*"; exit 1; }
+BENCH_TAG=potd-bench
+# shellcheck source=tests/bench/lib.sh
+. "$HERE/lib.sh"
+BENCH_LIMIT=${POTD_BENCH_LIMIT:-7200}
+BENCH_KEEP=${POTD_BENCH_KEEP:-0}
 
 # ---- tools --------------------------------------------------------------------------------
-need=""
-for t in curl jq wrk openssl ss pkg-config setpriv; do command -v $t >/dev/null || need="$need $t"; done
+need=$(bench_missing curl jq wrk openssl ss pkg-config setpriv)
 if [ -n "$need" ]; then
 	log "installing:$need"
-	pk=$(echo "$need" | sed -e 's/\bss\b/iproute2/' -e 's/\bpkg-config\b/pkgconf/' -e 's/\bsetpriv\b/util-linux/')
-	# shellcheck disable=SC2086 # a word list
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $pk >&2 || die "cannot install$need"
+	# shellcheck disable=SC2046 # a word list
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(bench_packages "$need") >&2 ||
+		die "cannot install$need"
 fi
 [ -x "$PEERS_DIR/run-peers.sh" ] || die "no $PEERS_DIR/run-peers.sh"
-PAMWRAP=$(pkg-config --libs pam_wrapper 2>/dev/null | awk '{print $1}')
-[ -f "$PAMWRAP" ] || die "pam_wrapper is missing (apt-get install libpam-wrapper)"
-PAM_MATRIX=/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so
-[ -f "$PAM_MATRIX" ] || PAM_MATRIX=$(dirname "$PAMWRAP")/pam_wrapper/pam_matrix.so
-[ -f "$PAM_MATRIX" ] || die "pam_matrix.so not found"
+bench_pam_wrapper
 
 # ---- build --------------------------------------------------------------------------------
 if [ ! -f "$B/Makefile" ]; then
@@ -80,139 +76,33 @@ B=$(cd "$B" && pwd)
 [ -x "$B/potd" ] && [ -x "$B/pot" ] || die "no potd/pot in $B"
 
 # ---- state --------------------------------------------------------------------------------
-T=$(mktemp -d /tmp/potd-bench.XXXXXX) || die "mktemp"
-chmod 0755 "$T"
-POTD_PID=""
-WRAP_PID=""
+bench_tmpdir potd-bench
 PEERS_STARTED=false
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -n "$POTD_PID" ] && kill -0 "$POTD_PID" 2>/dev/null; then
-		kill -TERM "$POTD_PID" 2>/dev/null
-		for _ in $(seq 1 120); do kill -0 "$POTD_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$POTD_PID" 2>/dev/null && kill -KILL "$POTD_PID" 2>/dev/null
-	fi
-	if [ -n "$WRAP_PID" ]; then
-		kill -TERM "$WRAP_PID" 2>/dev/null
-		wait "$WRAP_PID" 2>/dev/null
-	fi
-	# pam_wrapper's copy of libpam and the modules, if potd could not remove it itself
-	if [ -n "$POTD_PID" ]; then
-		for d in /tmp/pam.?; do
-			[ -d "$d" ] && [ "$(cat "$d/pid" 2>/dev/null)" = "$POTD_PID" ] && rm -rf "$d"
-		done
-	fi
+# shellcheck disable=SC2317 # called by the EXIT trap (bench_cleanup)
+at_exit() {
 	if $PEERS_STARTED; then	# run-peers.sh brings each peer down itself; this is for an interruption
 		"$PEERS_DIR/oidcp-down.sh" 4594 >/dev/null 2>&1
 		"$PEERS_DIR/oidcp-down.sh" 4596 >/dev/null 2>&1
 		"$PEERS_DIR/glewlwyd-down.sh" 4593 >/dev/null 2>&1
 	fi
-	if [ "${POTD_BENCH_KEEP:-0}" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
-	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# potd refuses to serve as root: as root, potd and pot run as nobody
-if [ "$(id -u)" = 0 ]; then
-	RUN_USER=nobody
-	RUN_AS=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups)
-else
-	RUN_USER=$(id -un)
-	RUN_AS=()
-fi
-
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$(( 20000 + RANDOM % 20000 ))
-		ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
-	done
-	return 1
-}
-PORT=$(free_port) || die "no free port"
-BASE=http://127.0.0.1:$PORT
-REDIRECT=http://127.0.0.1:9/cb
-
-mkdir -p "$T/state" "$T/run" "$T/services"
-[ "$(id -u)" = 0 ] && chown "$RUN_USER:" "$T/state" "$T/run"
-cat >"$T/pot.conf" <<EOF
-issuer = $BASE
-listen = 127.0.0.1:$PORT
-state_dir = $T/state
-jwks = $T/state/jwks.json
-socket = $T/run/potd.sock
-user = $RUN_USER
-login_service = $SERVICE
-scope.api = *
-EOF
-chmod 0644 "$T/pot.conf"
-echo "$USER_NAME:$USER_PASS:$SERVICE" >"$T/passdb"
-chmod 0644 "$T/passdb"
-cat >"$T/services/$SERVICE" <<EOF
-auth	required	$PAM_MATRIX passdb=$T/passdb
-account	required	$PAM_MATRIX passdb=$T/passdb
-EOF
-chmod -R a+rX "$T/services"
+bench_run_user
+bench_potd_conf "$SERVICE" api
+bench_pam_login "$SERVICE" "$USER_NAME:$USER_PASS"
 
 # ---- potd -----------------------------------------------------------------------------------
 # LD_PRELOAD is set by env after setpriv, so that only potd is under pam_wrapper.
 # --foreground as in etc/systemd/potd.service: its log lines also go to potd.log.
-timeout -k 10 "$LIMIT" "${RUN_AS[@]}" env LD_PRELOAD="$PAMWRAP" PAM_WRAPPER=1 \
+# shellcheck disable=SC2086 # RUN_AS is a word list
+bench_potd_start $RUN_AS env LD_PRELOAD="$PAMWRAP" PAM_WRAPPER=1 \
 	PAM_WRAPPER_SERVICE_DIR="$T/services" UID_WRAPPER_DISABLE_DEEPBIND=1 \
-	"$B/potd" --config "$T/pot.conf" --foreground >"$T/potd.log" 2>&1 </dev/null &
-WRAP_PID=$!
-for _ in $(seq 1 100); do
-	curl -sf -m 2 -o /dev/null "$BASE/healthz" && break
-	kill -0 "$WRAP_PID" 2>/dev/null || { cat "$T/potd.log" >&2; die "potd died at start"; }
-	sleep 0.1
-done
-curl -sf -m 2 -o /dev/null "$BASE/healthz" || { cat "$T/potd.log" >&2; die "potd does not answer on $BASE"; }
-POTD_PID=$(ss -ltnpH "sport = :$PORT" | sed -n 's/.*"potd",pid=\([0-9]*\).*/\1/p' | head -1)
-[ -n "$POTD_PID" ] || die "cannot find potd's pid on port $PORT"
+	"$B/potd" --config "$T/pot.conf" --foreground
 log "potd $POTD_PID serving $BASE as $RUN_USER, state $T/state"
 
-# ---- client -----------------------------------------------------------------------------------
-"${RUN_AS[@]}" "$B/pot" --config "$T/pot.conf" --json client add bench-potd \
-	--grant client_credentials,authorization_code,refresh_token --introspect --first-party \
-	--scope api --redirect-uri "$REDIRECT" >"$T/client.json" 2>"$T/client.err" ||
-	{ cat "$T/client.err" >&2; die "pot client add failed"; }
-CLIENT_ID=$(jq -r .client_id "$T/client.json")
-CLIENT_SECRET=$(jq -r .client_secret "$T/client.json")
-[ -n "$CLIENT_SECRET" ] && [ "$CLIENT_SECRET" != null ] || die "no client secret: $(cat "$T/client.json")"
-
-# ---- authorization code flow -> refresh token ----------------------------------------------
-uri() { jq -rn --arg v "$1" '$v|@uri'; }
-b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
-VERIFIER=$(openssl rand 48 | b64url)
-CHALLENGE=$(printf '%s' "$VERIFIER" | openssl dgst -sha256 -binary | b64url)
-AUTHZ="$BASE/auth/v2/authorize?response_type=code&client_id=$(uri "$CLIENT_ID")&redirect_uri=$(uri "$REDIRECT")&scope=api&state=s1&code_challenge=$CHALLENGE&code_challenge_method=S256"
-code=$(curl -s -m 10 -o "$T/login.html" -w '%{http_code}' "$AUTHZ")
-[ "$code" = 200 ] || die "GET authorize: HTTP $code $(head -c 300 "$T/login.html")"
-field() { # the value of the hidden input NAME in the login form, HTML entities undone
-	sed -n "s/.*<input type=\"hidden\" name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" "$T/login.html" | head -1 |
-		sed -e 's/&quot;/"/g' -e "s/&#39;/'/g" -e 's/&lt;/</g' -e 's/&gt;/>/g' -e 's/&amp;/\&/g'
-}
-REQ=$(field req); MAC=$(field mac)
-[ -n "$REQ" ] && [ -n "$MAC" ] || die "no req/mac in the login form"
-curl -s -m 20 -o "$T/login-post.html" -D "$T/login-post.hdr" \
-	--data-urlencode step=login --data-urlencode "req=$REQ" --data-urlencode "mac=$MAC" \
-	--data-urlencode "username=$USER_NAME" --data-urlencode "password=$USER_PASS" \
-	"$BASE/auth/v2/authorize"
-status=$(head -1 "$T/login-post.hdr" | awk '{print $2}')
-LOC=$(tr -d '\r' <"$T/login-post.hdr" | awk -F': ' 'tolower($1)=="location"{print $2}')
-[ "$status" = 303 ] || die "login POST: HTTP $status (want 303): $(sed -e 's/<[^>]*>//g' "$T/login-post.html" | grep -v '^\s*$' | head -5 | tr '\n' ' '); potd log: $(tail -3 "$T/potd.log")"
-CODE=$(printf '%s' "$LOC" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
-[ -n "$CODE" ] || die "no code in Location: $LOC"
-code=$(curl -s -m 10 -o "$T/code-token.json" -w '%{http_code}' -u "$(uri "$CLIENT_ID"):$(uri "$CLIENT_SECRET")" \
-	--data-urlencode grant_type=authorization_code --data-urlencode "code=$CODE" \
-	--data-urlencode "redirect_uri=$REDIRECT" --data-urlencode "code_verifier=$VERIFIER" \
-	"$BASE/auth/v2/token")
-[ "$code" = 200 ] || die "code redemption: HTTP $code $(cat "$T/code-token.json")"
-RT=$(jq -r '.refresh_token // empty' "$T/code-token.json")
-[ -n "$RT" ] || die "no refresh token from the code: $(cat "$T/code-token.json")"
+# ---- client, and a refresh token through the authorization code flow -----------------------
+bench_client_add bench-potd --grant client_credentials,authorization_code,refresh_token \
+	--introspect --first-party --scope api
+bench_code_flow "$USER_NAME" "$USER_PASS" api
 # a confidential client's refresh token slides, never rotates: wrk may replay it
 for i in 1 2; do
 	code=$(curl -s -m 10 -o "$T/refresh$i.json" -w '%{http_code}' -u "$(uri "$CLIENT_ID"):$(uri "$CLIENT_SECRET")" \
@@ -255,8 +145,7 @@ PEERS_STARTED=false	# it brought every peer down itself
 kill -0 "$POTD_PID" 2>/dev/null || { tail -20 "$T/potd.log" >&2; die "potd died during the run"; }
 
 echo "command: $cmdline"
-src=$(sed -n 's/^abs_top_srcdir = //p' "$B/Makefile")
-echo "potd from $B, source ${src:-?} ($(git -C "${src:-/nonexistent}" describe --always --dirty 2>/dev/null || echo 'not a git tree')), $(openssl version | cut -d' ' -f1-2), $(nproc) CPUs"
+echo "potd from $B, source $(bench_source), $(openssl version | cut -d' ' -f1-2), $(nproc) CPUs"
 echo "wrk -t${THREADS:-2} -c${CONNS:-32} -d${DURATION:-10s} (warm-up ${WARMUP:-2s}), REPEAT=$REPEAT"
 echo "peers: $PEERS; results: $OUTDIR"
 echo

@@ -49,6 +49,9 @@
 set -uo pipefail
 
 cmdline="$0 $*"
+BENCH_TAG=sock-bench
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 [ $# -eq 1 ] || { sed -n '2,/^set /{/^set /!p}' "$0" >&2; exit 2; }
 case "$1" in -h|--help) sed -n '2,/^set /{/^set /!p}' "$0"; exit 0 ;; esac
 [ -f "$1/Makefile" ] || { echo "$0: $1 is not a configured build directory" >&2; exit 2; }
@@ -63,21 +66,14 @@ TARGET=${TARGET:-20000}
 TARGET_CLIENTS=${TARGET_CLIENTS:-8}
 QUIET_PCT=${QUIET_PCT:-15}
 QUIET_WAIT=${QUIET_WAIT:-20}
-LIMIT=${SOCK_BENCH_LIMIT:-3600}
+BENCH_LIMIT=${SOCK_BENCH_LIMIT:-3600}
+BENCH_KEEP=${SOCK_BENCH_KEEP:-0}
 SERVICE=sock-bench-login
 FAKETIME_SO=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
 
-log() { echo "[sock-bench] $*" >&2; }
-die() { log "$*"; exit 1; }
-
-for t in curl jq openssl ss pkg-config setpriv awk; do
-	command -v $t >/dev/null || die "$t is missing"
-done
-PAMWRAP=$(pkg-config --libs pam_wrapper 2>/dev/null | awk '{print $1}')
-[ -f "$PAMWRAP" ] || die "pam_wrapper is missing (apt-get install libpam-wrapper)"
-PAM_MATRIX=$(dirname "$PAMWRAP")/pam_wrapper/pam_matrix.so
+bench_need curl jq openssl ss pkg-config setpriv awk
+bench_pam_wrapper
 [ "$(id -u)" != 0 ] || command -v unshare >/dev/null || die "unshare is missing (util-linux)"
-[ -f "$PAM_MATRIX" ] || die "pam_matrix.so not found"
 WRITES=${SOCK_BENCH_WRITES:-1}
 if [ "$WRITES" = 1 ] && [ ! -f "$FAKETIME_SO" ]; then
 	log "no $FAKETIME_SO (apt-get install libfaketime): skipping the every-check-writes phase"
@@ -85,18 +81,9 @@ if [ "$WRITES" = 1 ] && [ ! -f "$FAKETIME_SO" ]; then
 fi
 
 # ---- build ----------------------------------------------------------------------------------
-# A variable of the build's Makefile, as make expands it.
-# shellcheck disable=SC2016 # $(...) is make's here, not the shell's
-mkvar() {
-	printf 'pot-bench-print:\n\t@printf "%%s\\n" "$(%s)"\n' "$1" |
-		make -s --no-print-directory -C "$B" -f Makefile -f - pot-bench-print
-}
 make -s --no-print-directory -C "$B" potd pot >&2 || die "build failed in $B"
 BENCH=$B/tests/bench/sock_bench
-# shellcheck disable=SC2016 # a literal make rule
-if grep -q '^tests/bench/sock_bench\$(EXEEXT):' "$B/Makefile"; then
-	make -s --no-print-directory -C "$B" tests/bench/sock_bench >&2 || die "cannot build sock_bench"
-else
+if ! bench_make_prog tests/bench/sock_bench; then
 	# Makefile.am does not know the benchmark yet: build it with the build's own flags.
 	mkdir -p "$B/tests/bench"
 	# shellcheck disable=SC2046 # the flags are word lists
@@ -106,93 +93,27 @@ else
 fi
 
 # ---- state ----------------------------------------------------------------------------------
-T=$(mktemp -d /tmp/sock-bench.XXXXXX) || die "mktemp"
-chmod 0755 "$T"
-POTD_PID=""
-WRAP_PID=""
+bench_tmpdir sock-bench
 PERF_PID=""
 SINK_PID=""
-stop_potd() {
-	if [ -n "$POTD_PID" ] && kill -0 "$POTD_PID" 2>/dev/null; then
-		kill -TERM "$POTD_PID" 2>/dev/null
-		for _ in $(seq 1 120); do kill -0 "$POTD_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$POTD_PID" 2>/dev/null && kill -KILL "$POTD_PID" 2>/dev/null
-	fi
-	if [ -n "$WRAP_PID" ]; then
-		kill -TERM "$WRAP_PID" 2>/dev/null
-		wait "$WRAP_PID" 2>/dev/null
-	fi
-	# pam_wrapper's copy of libpam and the modules, if potd could not remove it itself
-	if [ -n "$POTD_PID" ]; then
-		for d in /tmp/pam.?; do
-			[ -d "$d" ] && [ "$(cat "$d/pid" 2>/dev/null)" = "$POTD_PID" ] && rm -rf "$d"
-		done
-	fi
-	POTD_PID="" WRAP_PID=""
-}
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
+# shellcheck disable=SC2317 # called by the EXIT trap (bench_cleanup), once potd is stopped
+at_exit() {
 	[ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null
-	stop_potd
 	if [ -n "$SINK_PID" ]; then
 		kill -TERM "$SINK_PID" 2>/dev/null
 		wait "$SINK_PID" 2>/dev/null
 	fi
-	if [ "${SOCK_BENCH_KEEP:-0}" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
-	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# potd refuses to serve as root: as root, potd and pot run as nobody
-if [ "$(id -u)" = 0 ]; then
-	RUN_USER=nobody
-	RUN_AS=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups)
-else
-	RUN_USER=$(id -un)
-	RUN_AS=()
-fi
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$(( 20000 + RANDOM % 20000 ))
-		ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
-	done
-	return 1
-}
-PORT=$(free_port) || die "no free port"
-BASE=http://127.0.0.1:$PORT
-REDIRECT=http://127.0.0.1:9/cb
-SOCK=$T/run/potd.sock
-
-mkdir -p "$T/state" "$T/run" "$T/services"
-[ "$(id -u)" = 0 ] && chown "$RUN_USER:" "$T/state" "$T/run"
+bench_run_user
+bench_potd_conf "$SERVICE" login
 # refresh_max of 10 years: the fast clock of phase 5 runs months within a minute
-cat >"$T/pot.conf" <<EOF
-issuer = $BASE
-listen = 127.0.0.1:$PORT
-state_dir = $T/state
-jwks = $T/state/jwks.json
-socket = $SOCK
-user = $RUN_USER
-login_service = $SERVICE
-scope.login = *
+cat >>"$T/pot.conf" <<EOF
 refresh_ttl = 2592000
 refresh_max = 315360000
 EOF
-chmod 0644 "$T/pot.conf"
 user_of() { printf 'bench%02d' $(( ($1 - 1) % NUSERS + 1 )); }
-for i in $(seq 1 "$NUSERS"); do
-	echo "$(user_of "$i"):pw-$(user_of "$i")-0123:$SERVICE"
-done >"$T/passdb"
-chmod 0644 "$T/passdb"
-cat >"$T/services/$SERVICE" <<EOF
-auth	required	$PAM_MATRIX passdb=$T/passdb
-account	required	$PAM_MATRIX passdb=$T/passdb
-EOF
-chmod -R a+rX "$T/services"
+# shellcheck disable=SC2046 # a word list of USER:PASSWORD
+bench_pam_login "$SERVICE" $(for i in $(seq 1 "$NUSERS"); do echo "$(user_of "$i"):pw-$(user_of "$i")-0123"; done)
 
 # As root: potd's syslog(3) goes to the sink, through /dev/log in a private mount namespace
 # (a tmpfs /dev holding null, zero, full, random, urandom, shm, fd and log).
@@ -221,17 +142,9 @@ fi
 # start_potd [ENV=VALUE…]: potd in the background of this script; LD_PRELOAD is set by
 # env after setpriv, so that only potd is under the preloads.
 start_potd() {
-	timeout -k 10 "$LIMIT" "${IN_NS[@]}" "${RUN_AS[@]}" env "$@" "$B/potd" --config "$T/pot.conf" \
-		"${FOREGROUND[@]}" >>"$POTD_OUT" 2>&1 </dev/null &
-	WRAP_PID=$!
-	for _ in $(seq 1 100); do
-		curl -sf -m 2 -o /dev/null "$BASE/healthz" && break
-		kill -0 "$WRAP_PID" 2>/dev/null || { tail -20 "$T"/potd.* >&2; die "potd died at start"; }
-		sleep 0.1
-	done
-	curl -sf -m 2 -o /dev/null "$BASE/healthz" || { tail -20 "$T"/potd.* >&2; die "potd does not answer"; }
-	POTD_PID=$(ss -ltnpH "sport = :$PORT" | sed -n 's/.*"potd",pid=\([0-9]*\).*/\1/p' | head -1)
-	[ -n "$POTD_PID" ] || die "cannot find potd's pid on port $PORT"
+	# shellcheck disable=SC2086 # RUN_AS is a word list
+	bench_potd_start "${IN_NS[@]}" $RUN_AS env "$@" "$B/potd" --config "$T/pot.conf" \
+		"${FOREGROUND[@]}"
 	[ -S "$SOCK" ] || die "no socket at $SOCK"
 }
 start_potd LD_PRELOAD="$PAMWRAP" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/services" \
@@ -239,53 +152,16 @@ start_potd LD_PRELOAD="$PAMWRAP" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/servi
 log "potd $POTD_PID serving $SOCK as $RUN_USER, state $T/state"
 
 # ---- refresh tokens ----------------------------------------------------------------------------
-"${RUN_AS[@]}" "$B/pot" --config "$T/pot.conf" --json client add sock-bench \
-	--grant authorization_code,refresh_token --first-party --scope login \
-	--redirect-uri "$REDIRECT" >"$T/client.json" 2>"$T/client.err" ||
-	{ cat "$T/client.err" >&2; die "pot client add failed"; }
-CLIENT_ID=$(jq -r .client_id "$T/client.json")
-CLIENT_SECRET=$(jq -r .client_secret "$T/client.json")
-[ -n "$CLIENT_SECRET" ] && [ "$CLIENT_SECRET" != null ] || die "no client secret"
-
-uri() { jq -rn --arg v "$1" '$v|@uri'; }
-b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
-field() { # the value of the hidden input NAME in the login form, HTML entities undone
-	sed -n "s/.*<input type=\"hidden\" name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" "$T/login.html" | head -1 |
-		sed -e 's/&quot;/"/g' -e "s/&#39;/'/g" -e 's/&lt;/</g' -e 's/&gt;/>/g' -e 's/&amp;/\&/g'
-}
+bench_client_add sock-bench --grant authorization_code,refresh_token --first-party --scope login
 # issue_rt USER: the code flow for USER; appends "USER TOKEN" to the token file
 issue_rt() {
-	local user=$1 verifier challenge code req mac loc status rt
-	verifier=$(openssl rand 48 | b64url)
-	challenge=$(printf '%s' "$verifier" | openssl dgst -sha256 -binary | b64url)
-	code=$(curl -s -m 10 -o "$T/login.html" -w '%{http_code}' "$BASE/auth/v2/authorize?response_type=code&client_id=$(uri "$CLIENT_ID")&redirect_uri=$(uri "$REDIRECT")&scope=login&state=s&code_challenge=$challenge&code_challenge_method=S256")
-	[ "$code" = 200 ] || die "GET authorize: HTTP $code"
-	req=$(field req); mac=$(field mac)
-	[ -n "$req" ] && [ -n "$mac" ] || die "no req/mac in the login form"
-	curl -s -m 20 -o /dev/null -D "$T/login.hdr" --data-urlencode step=login \
-		--data-urlencode "req=$req" --data-urlencode "mac=$mac" \
-		--data-urlencode "username=$user" --data-urlencode "password=pw-$user-0123" \
-		"$BASE/auth/v2/authorize"
-	status=$(head -1 "$T/login.hdr" | awk '{print $2}')
-	[ "$status" = 303 ] || die "login POST for $user: HTTP $status; potd log: $(tail -3 "$T/potd.log")"
-	loc=$(tr -d '\r' <"$T/login.hdr" | awk -F': ' 'tolower($1)=="location"{print $2}')
-	code=$(printf '%s' "$loc" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
-	[ -n "$code" ] || die "no code in the redirect"
-	status=$(curl -s -m 10 -o "$T/token.json" -w '%{http_code}' -u "$(uri "$CLIENT_ID"):$(uri "$CLIENT_SECRET")" \
-		--data-urlencode grant_type=authorization_code --data-urlencode "code=$code" \
-		--data-urlencode "redirect_uri=$REDIRECT" --data-urlencode "code_verifier=$verifier" \
-		"$BASE/auth/v2/token")
-	[ "$status" = 200 ] || die "code redemption: HTTP $status $(jq -c 'del(.access_token, .refresh_token)' "$T/token.json")"
-	rt=$(jq -r '.refresh_token // empty' "$T/token.json")
-	[ -n "$rt" ] || die "no refresh token from the code"
-	printf '%s %s\n' "$user" "$rt" >>"$T/tokens"
-	rm -f "$T/token.json"
+	bench_code_flow "$1" "pw-$1-0123" login
+	printf '%s %s\n' "$1" "$RT" >>"$T/tokens"
 }
 (umask 077 && : >"$T/tokens")
 for i in $(seq 1 "$NTOKENS"); do
 	issue_rt "$(user_of "$i")"
 done
-rm -f "$T/login.html" "$T/login.hdr"
 [ "$(wc -l <"$T/tokens")" = "$NTOKENS" ] || die "not $NTOKENS tokens"
 log "$NTOKENS refresh tokens for $NUSERS users through the code flow of client $CLIENT_ID"
 "$BENCH" -s "$SOCK" -c 1 -w 0 -d 0.2 -t "$T/tokens" >/dev/null ||
@@ -391,7 +267,7 @@ phase batched
 
 FSYNCS=""
 if [ "$WRITES" = 1 ]; then
-	stop_potd
+	bench_potd_stop
 	start_potd LD_PRELOAD="$FAKETIME_SO" FAKETIME="+0 i60" FAKETIME_DONT_FAKE_MONOTONIC=1
 	log "potd $POTD_PID restarted on the same store, its clock stepping 60 s per time() call"
 	# every check writes now: the expiry a check answers moves on from one to the next
@@ -418,9 +294,8 @@ if [ "$WRITES" = 1 ]; then
 fi
 
 # ---- report ------------------------------------------------------------------------------------
-src=$(mkvar abs_top_srcdir)
 echo "command: $cmdline"
-echo "potd from $B, source $src ($(git -C "$src" describe --always --dirty 2>/dev/null || echo 'not a git tree')), $NCPU CPUs, $(uname -r)"
+echo "potd from $B, source $(bench_source), $NCPU CPUs, $(uname -r)"
 echo "sock_bench: -w $WARMUP -d $DURATION per run; $ROUNDS rounds of (ping, check) per client count, medians (check/s range over the rounds); $NTOKENS refresh tokens of $NUSERS users, client i checking tokens i, i+N, …"
 echo "load average (1/5/15 min) at the start..end of each phase:$LOADS"
 echo
