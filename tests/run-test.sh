@@ -3,6 +3,9 @@
 # PAM tests under pam_wrapper + nss_wrapper with a generated service directory, so that
 # nothing under /etc/pam.d is read or touched. pam_wrapper spins for ever when
 # PAM_WRAPPER or PAM_WRAPPER_SERVICE_DIR is missing: hence the timeout on every test.
+#
+# POT_TEST_PREFIX: a command, split into words, that the test runs under (test_valgrind.sh
+# runs test_pam_pot under memcheck this way).
 set -eu
 t=$1
 limit=${POT_TEST_TIMEOUT:-600}
@@ -40,7 +43,14 @@ esac
 case "$t" in
 */pam/test_pam_pot | */pam/test_valgrind.sh | */helper/test_potd.sh | */helper/test_crash.sh | \
 */helper/test_diskfull.sh | */helper/test_demo.sh | */e2e/sshd.sh | */e2e/browser.sh)
-	exec flock -w 900 "${TMPDIR:-/tmp}/pot-pam-wrapper.lock" timeout -k 10 "$limit" "$@"
+	# a test that runs another through this script (test_valgrind.sh) already holds it
+	if [ "${POT_PAM_WRAPPER_LOCKED:-0}" != 1 ]; then
+		export POT_PAM_WRAPPER_LOCKED=1
+		# shellcheck disable=SC2086 # words
+		exec flock -w 900 "${TMPDIR:-/tmp}/pot-pam-wrapper.lock" timeout -k 10 "$limit" \
+			${POT_TEST_PREFIX:-} "$@"
+	fi
 	;;
 esac
-exec timeout -k 10 "$limit" "$@"
+# shellcheck disable=SC2086 # words
+exec timeout -k 10 "$limit" ${POT_TEST_PREFIX:-} "$@"
