@@ -30,17 +30,13 @@ E2E_NAME=browser
 
 USER_OK=potbrw
 SERVICE=pot-e2e-browser
-SUDOERS=/etc/sudoers.d/pot-e2e-browser
-PAMFILE=/etc/pam.d/$SERVICE
-ACCOUNT_FILES="passwd group shadow gshadow subuid subgid"
-SSHD=/usr/sbin/sshd
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 APP=example-app			# the third-party client: its sign-in asks for consent
 SRC_BROWSER=$(cd "$(dirname "$0")" && pwd)/browser
 
 e2e_need_root
 [ -x "$CHROMIUM" ] || skip "$CHROMIUM not installed (Debian package chromium)"
-[ -x "$SSHD" ] || skip "$SSHD not installed (openssh-server)"
+[ -x "$E2E_SSHD" ] || skip "$E2E_SSHD not installed (openssh-server)"
 for p in node npm ssh ssh-keygen sudo visudo useradd userdel runuser timeout setsid; do
 	command -v "$p" >/dev/null 2>&1 || skip "$p not installed"
 done
@@ -52,45 +48,23 @@ e2e_need_env
 POT_BIN=$POT_TOP_BUILDDIR/pot
 POTD_BIN=$POT_TOP_BUILDDIR/potd
 [ -x "$POT_BIN" ] && [ -x "$POTD_BIN" ] || fail "no pot or potd in $POT_TOP_BUILDDIR"
-[ -n "${PAM_WRAPPER_SO:-}" ] || PAM_WRAPPER_SO=$(pkg-config --libs pam_wrapper 2>/dev/null | tr -d ' ')
-[ -n "${NSS_WRAPPER_SO:-}" ] || NSS_WRAPPER_SO=$(pkg-config --libs nss_wrapper 2>/dev/null | tr -d ' ')
-[ -f "${PAM_WRAPPER_SO:-}" ] || skip "libpam_wrapper.so not found (libpam-wrapper)"
-[ -f "${NSS_WRAPPER_SO:-}" ] || skip "libnss_wrapper.so not found (libnss-wrapper)"
+e2e_need_wrappers
 PAM_MATRIX=$(dirname "$PAM_WRAPPER_SO")/pam_wrapper/pam_matrix.so
 [ -f "$PAM_MATRIX" ] || skip "$PAM_MATRIX not found (libpam-wrapper)"
 
-MADE_USER=no
-MADE_SUDOERS=no
-MADE_PAMFILE=no
-MADE_RUN_SSHD=no
-SAVED_ACCOUNT_FILES=no
 POTD_PID=
-SSHD_PID=
-CAT_PID=
 LOGIN_PID=
 NODE_PID=
-
-# stop PID: TERM to a timeout(1) we started (it passes it on to its process group), then wait
-stop() {
-	[ -n "$1" ] || return 0
-	kill "$1" 2>/dev/null
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
 
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
 	rc=$?
 	e2e_cleanup_begin
-	# sudoers first: nothing may stay that lets the user run anything as root
-	[ "$MADE_SUDOERS" = yes ] && rm -f "$SUDOERS" "$SUDOERS.tmp"
-	[ "$MADE_PAMFILE" = yes ] && rm -f "$PAMFILE" "$PAMFILE.tmp"
-	stop "$NODE_PID"
-	stop "$LOGIN_PID"
-	stop "$SSHD_PID"
-	stop "$POTD_PID"
+	e2e_sudo_remove			# first: nothing may stay that lets the user run anything as root
+	e2e_stop "$NODE_PID"
+	e2e_stop "$LOGIN_PID"
+	e2e_sshd_stop
+	e2e_stop "$POTD_PID"
 	e2e_syslog_stop		# before the sweep below: it must remove its /dev/log itself
 	if [ -n "$T" ]; then
 		# anything of ours left (timeout itself killed, an orphaned chromium): every process
@@ -102,69 +76,26 @@ cleanup() {
 				kill -KILL "$p" 2>/dev/null
 		done
 	fi
-	if [ -n "$CAT_PID" ]; then		# sshd's log pipe: ends when sshd is gone
-		i=0
-		while kill -0 "$CAT_PID" 2>/dev/null && [ $i -lt 10 ]; do sleep 0.1; i=$((i + 1)); done
-		kill "$CAT_PID" 2>/dev/null
-		wait "$CAT_PID" 2>/dev/null
-	fi
-	[ "$MADE_RUN_SSHD" = yes ] && rmdir /run/sshd 2>/dev/null
-	if [ "$MADE_USER" = yes ]; then
-		n=0
-		until userdel "$USER_OK" 2>"$T/userdel.err"; do
-			n=$((n + 1))
-			if [ "$n" -ge 20 ]; then
-				echo "FAIL: $E2E_NAME: userdel $USER_OK: $(cat "$T/userdel.err")" >&2
-				rc=1
-				break
-			fi
-			sleep 0.25	# a process of the user's still exiting
-		done
-		rm -f "/run/sudo/ts/$USER_OK" "/var/lib/sudo/lectured/$USER_OK"
-	fi
-	# useradd and userdel rewrite /etc/passwd- and friends: put back the saved ones
-	if [ "$SAVED_ACCOUNT_FILES" = yes ]; then
-		[ -e "$T/saved/.pwd.lock.absent" ] && rm -f /etc/.pwd.lock
-		for f in $ACCOUNT_FILES; do
-			if [ -e "$T/saved/$f-" ]; then
-				cp -p "$T/saved/$f-" "/etc/$f-"
-			elif [ -e "$T/saved/$f-.absent" ]; then
-				rm -f "/etc/$f-"
-			fi
-		done
-	fi
-	# pam_wrapper's copies of our service directory (/tmp/pam.X), which potd (no longer
-	# root) and sshd's children cannot remove themselves
-	if [ -n "$T" ]; then
-		for d in /tmp/pam.?; do
-			[ -d "$d" ] && grep -q -s -F "$T/" "$d"/* && rm -rf "$d"
-		done
-	fi
+	e2e_user_remove || rc=1
+	e2e_pam_wrapper_sweep		# potd's (no longer root) and sshd's children's
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$T" ]; then
 		# the logs never hold a token or a password (potd's and pam_pot's rule)
 		[ -s "$T/potd.log" ] && { echo "--- potd log:"; tail -n 30 "$T/potd.log"; } >&2
 		[ -s "$T/sshd.log" ] && { echo "--- sshd log:"; tail -n 20 "$T/sshd.log"; } >&2
 		[ -s "$T/syslog" ] && { echo "--- syslog (the user's lines):"; grep -F "$USER_OK" "$T/syslog" | tail -n 20; } >&2
 	fi
-	if [ -n "$T" ]; then
-		e2e_etc_verify || rc=1
-		rm -rf "$T"
-	fi
-	exit "$rc"
+	e2e_cleanup_end "$rc"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-getent passwd "$USER_OK" >/dev/null && fail "a user $USER_OK exists already: not touching it"
-getent group "$USER_OK" >/dev/null && fail "a group $USER_OK exists already: not touching it"
-[ -e "$SUDOERS" ] && fail "$SUDOERS exists already: not touching it"
-[ -e "$PAMFILE" ] && fail "$PAMFILE exists already: not touching it"
+e2e_sudo_prepare "$USER_OK" "$SERVICE" /etc/sudoers.d/pot-e2e-browser
 getent passwd nobody >/dev/null || fail "no account nobody (potd's user here)"
 
 e2e_tmpdir
 e2e_etc_snapshot
 e2e_syslog_start
-mkdir -p "$T/bin" "$T/home" "$T/services" "$T/shots" "$T/browser-home" "$T/saved"
+mkdir -p "$T/bin" "$T/services" "$T/shots" "$T/browser-home"
 
 # --- playwright-core: npm ci into the build tree, again only when the lock file changed ----
 DEPS=$POT_TOP_BUILDDIR/tests/e2e/browser-deps
@@ -186,19 +117,7 @@ fi
 cp "$SRC_BROWSER/login.mjs" "$DEPS/login.mjs" || fail "cannot copy login.mjs to $DEPS"
 
 # --- the user: real (sudo is setuid: no nss_wrapper there), home in the temp dir ----------
-for f in $ACCOUNT_FILES; do
-	if [ -e "/etc/$f-" ]; then
-		cp -p "/etc/$f-" "$T/saved/$f-" || fail "cannot save /etc/$f-"
-	else
-		: >"$T/saved/$f-.absent"
-	fi
-done
-[ -e /etc/.pwd.lock ] || : >"$T/saved/.pwd.lock.absent"	# lckpwdf(3) makes it
-SAVED_ACCOUNT_FILES=yes
-MADE_USER=yes		# set first: a useradd that half-worked is still undone
-useradd -M -d "$T/home" -s /bin/sh -c "pot e2e browser" -l -U "$USER_OK" ||
-	{ MADE_USER=no; fail "useradd $USER_OK failed"; }
-chown "$USER_OK:" "$T/home"
+e2e_user_add "pot e2e browser"
 # nss_wrapper's view for potd and sshd: the system's accounts they need, plus the user
 { getent passwd root nobody sshd; getent passwd "$USER_OK"; } >"$T/passwd"
 { getent group root nogroup; getent group "$USER_OK"; } >"$T/group"
@@ -247,13 +166,6 @@ EOF
 chmod 0644 "$T/pot.conf"
 printf 'auth\trequired\t%s passdb=%s\naccount\trequired\t%s passdb=%s\n' \
 	"$PAM_MATRIX" "$T/passdb" "$PAM_MATRIX" "$T/passdb" >"$T/services/pot-e2e-login"
-args="config=$T/pot.conf scope=ssh"
-cat >"$T/services/sshd" <<EOF
-auth	required	$PAM_POT_SO $args
-account	required	$PAM_POT_SO $args
-session	required	$PAM_POT_SO $args
-session	required	pam_permit.so
-EOF
 
 timeout -k 5 100 env LD_PRELOAD="$PAM_WRAPPER_SO:$NSS_WRAPPER_SO" \
 	PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/services" \
@@ -354,95 +266,15 @@ if [ -n "${POT_E2E_SCREENSHOTS:-}" ]; then
 	note "screenshots copied to $POT_E2E_SCREENSHOTS (login.png, consent.png)"
 fi
 
-# --- sshd ----------------------------------------------------------------------------------
-if [ ! -d /run/sshd ]; then
-	mkdir -m 0755 /run/sshd || fail "cannot create /run/sshd"
-	MADE_RUN_SSHD=yes
-fi
-ssh-keygen -q -t ed25519 -N '' -C pot-e2e -f "$T/host_ed25519" || fail "ssh-keygen failed"
-
-write_config() {
-	cat >"$T/sshd_config" <<-EOF
-	ListenAddress 127.0.0.1:$1
-	HostKey $T/host_ed25519
-	PidFile $T/sshd.pid
-	UsePAM yes
-	KbdInteractiveAuthentication yes
-	PasswordAuthentication no
-	PubkeyAuthentication no
-	HostbasedAuthentication no
-	AuthenticationMethods keyboard-interactive
-	AuthorizedKeysFile none
-	PermitRootLogin no
-	AllowUsers $USER_OK
-	UseDNS no
-	PrintMotd no
-	PrintLastLog no
-	PermitUserEnvironment no
-	X11Forwarding no
-	AllowTcpForwarding no
-	LoginGraceTime 20
-	MaxAuthTries 2
-	LogLevel VERBOSE
-	EOF
-}
-
-# sshd's stderr is a pipe, never a file (see sshd.sh: RLIMIT_FSIZE 0 in its sandbox)
-start_sshd() {
-	: >"$T/sshd.log"
-	rm -f "$T/sshd.fifo"
-	mkfifo -m 0600 "$T/sshd.fifo" || fail "mkfifo failed"
-	cat "$T/sshd.fifo" >>"$T/sshd.log" &
-	CAT_PID=$!
-	timeout -k 5 80 env LD_PRELOAD="$PAM_WRAPPER_SO:$NSS_WRAPPER_SO" \
-		PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/services" \
-		NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
-		"$SSHD" -D -e -f "$T/sshd_config" >"$T/sshd.fifo" 2>&1 &
-	SSHD_PID=$!
-	i=0
-	while [ $i -lt 100 ]; do
-		grep -q 'Server listening on 127.0.0.1' "$T/sshd.log" && return 0
-		kill -0 "$SSHD_PID" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	stop "$SSHD_PID"
-	SSHD_PID=
-	return 1
-}
-
-tries=0
-while :; do
-	SPORT=$(free_port) || fail "no free port"
-	write_config "$SPORT"
-	"$SSHD" -t -f "$T/sshd_config" >"$T/sshd-t.log" 2>&1 || {
-		cat "$T/sshd-t.log" >&2
-		fail "sshd -t refused the test's sshd_config"
-	}
-	start_sshd && break
-	tries=$((tries + 1))
-	[ $tries -lt 3 ] || fail "sshd did not start listening on 127.0.0.1:$SPORT"
-done
-note "sshd (pid $SSHD_PID) listening on 127.0.0.1:$SPORT"
+# --- sshd, for the user alone (its PAM service "sshd": pam_pot, scope ssh) --------------
+e2e_sshd_start "$USER_OK" 80
 E2E_LOG=$T/sshd.log		# e2e_log_has reads sshd's log for the ssh steps
 E2E_LOG_OK=yes
 
 # ssh_as NAME ASKPASS: ssh as the user, the password from ASKPASS; sets OUT, ERR, RC
 ssh_as() {
 	e2e_log_mark
-	timeout -k 2 25 setsid -w runuser -u "$USER_OK" -- env -u SSH_AUTH_SOCK HOME="$T/home" \
-		XDG_CONFIG_HOME="$T/xdg" SSH_ASKPASS="$2" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
-		ssh -F /dev/null -p "$SPORT" -T \
-		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-		-o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR \
-		-o PreferredAuthentications=keyboard-interactive -o NumberOfPasswordPrompts=1 \
-		-o BatchMode=no -o ConnectTimeout=10 -o IdentitiesOnly=yes -o IdentityFile=none \
-		"$USER_OK@127.0.0.1" \
-		'echo POT_OK; echo "POT_SUBJECT=${POT_SUBJECT-unset}"; echo "POT_CLIENT_ID=${POT_CLIENT_ID-unset}"' \
-		</dev/null >"$T/out" 2>"$T/err"
-	RC=$?
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
+	e2e_ssh "$2" runuser -u "$USER_OK" -- env HOME="$T/home" XDG_CONFIG_HOME="$T/xdg"
 	note "$1: ssh exit $RC, stdout [$(echo "$OUT" | tr '\n' ' ')], stderr [$(echo "$ERR" | tail -n 1)]"
 }
 
@@ -462,33 +294,7 @@ ssh_as ssh-askpass "$T/bin/pot-askpass"
 expect_ssh_ok ssh-askpass
 
 # --- sudo: a drop-in and a PAM service for this user, as in sudo.sh -----------------------
-cat >"$T/sudoers" <<EOF
-# pot-e2e: temporary, removed by tests/e2e/browser.sh
-Defaults:$USER_OK pam_service=$SERVICE
-Defaults:$USER_OK timestamp_timeout=0
-Defaults:$USER_OK timestamp_type=global
-Defaults:$USER_OK !mail_badpass
-Defaults:$USER_OK passwd_tries=1
-$USER_OK ALL=(root) ALL
-EOF
-visudo -cf "$T/sudoers" >/dev/null || fail "visudo -cf refused the test's sudoers drop-in"
-MADE_SUDOERS=yes
-install -m 0440 -o root -g root "$T/sudoers" "$SUDOERS.tmp" && mv -f "$SUDOERS.tmp" "$SUDOERS" ||
-	fail "cannot install $SUDOERS"
-visudo -c >/dev/null 2>"$T/visudo.err" || {
-	rm -f "$SUDOERS"
-	fail "visudo -c fails with the drop-in: $(cat "$T/visudo.err")"
-}
-args="config=$T/pot.conf scope=sudo"
-MADE_PAMFILE=yes
-cat >"$PAMFILE.tmp" <<EOF &&
-#%PAM-1.0
-# pot-e2e: temporary, removed by tests/e2e/browser.sh
-auth	required	$PAM_POT_SO $args
-account	required	$PAM_POT_SO $args
-session	required	pam_permit.so
-EOF
-	chmod 0644 "$PAMFILE.tmp" && mv -f "$PAMFILE.tmp" "$PAMFILE" || fail "cannot write $PAMFILE"
+e2e_sudo_install passwd_tries=1
 
 # sudo_as NAME XDG_DIR: sudo -A -k id -u as the user, SUDO_ASKPASS=pot-askpass with the
 # tokens of XDG_DIR; sets OUT, ERR, RC. The module's lines come through our /dev/log.

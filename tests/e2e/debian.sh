@@ -24,7 +24,6 @@ E2E_NAME=debian
 USER_OK=potdeb
 USER_UID=4243
 PKGS="libpam-pot pot-helper"
-ACCOUNT_FILES="passwd group shadow gshadow subuid subgid"
 
 [ "$(id -u)" = 0 ] || skip "needs root (installs and purges packages)"
 [ "${POT_SANITIZERS:-no}" != yes ] || skip "sanitizer build: the packages are built without sanitizers; run it once, in the plain build"
@@ -36,10 +35,7 @@ done
 SRC=${POT_TOP_SRCDIR:-}
 [ -n "$SRC" ] || fail "POT_TOP_SRCDIR is not set (make check sets it)"
 [ -f "$SRC/debian/control" ] || skip "no debian/ in $SRC"
-[ -n "${PAM_WRAPPER_SO:-}" ] || PAM_WRAPPER_SO=$(pkg-config --libs pam_wrapper 2>/dev/null | tr -d ' ')
-[ -n "${NSS_WRAPPER_SO:-}" ] || NSS_WRAPPER_SO=$(pkg-config --libs nss_wrapper 2>/dev/null | tr -d ' ')
-[ -f "${PAM_WRAPPER_SO:-}" ] || skip "libpam_wrapper.so not found (libpam-wrapper)"
-[ -f "${NSS_WRAPPER_SO:-}" ] || skip "libnss_wrapper.so not found (libnss-wrapper)"
+e2e_need_wrappers
 PAM_MATRIX=$(dirname "$PAM_WRAPPER_SO")/pam_wrapper/pam_matrix.so
 [ -f "$PAM_MATRIX" ] || skip "pam_matrix.so not found beside $PAM_WRAPPER_SO (libpam-wrapper)"
 for p in $PKGS; do
@@ -55,7 +51,6 @@ done
 POTD_PID=
 LOGIN_PID=
 INSTALLED=no
-SAVED_ACCOUNT_FILES=no
 
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
@@ -74,7 +69,7 @@ cleanup() {
 		}
 		rm -rf /var/lib/pot /run/pot	# not there before (checked): ours
 	fi
-	if [ "$SAVED_ACCOUNT_FILES" = yes ]; then
+	if [ "$E2E_SAVED_ACCOUNT_FILES" = yes ]; then
 		# the account the package made: no process of it may remain
 		if getent passwd pot >/dev/null; then
 			pgrep -u pot >/dev/null 2>&1 && { echo "FAIL: $E2E_NAME: processes of pot left:" >&2
@@ -82,31 +77,15 @@ cleanup() {
 			userdel pot 2>>"$T/userdel.err" || { cat "$T/userdel.err" >&2; rc=1; }
 		fi
 		getent group pot >/dev/null && groupdel pot
-		[ -e "$T/saved/.pwd.lock.absent" ] && rm -f /etc/.pwd.lock
-		for f in $ACCOUNT_FILES; do
-			if [ -e "$T/saved/$f-" ]; then
-				cp -p "$T/saved/$f-" "/etc/$f-"
-			elif [ -e "$T/saved/$f-.absent" ]; then
-				rm -f "/etc/$f-"
-			fi
-		done
 	fi
-	# pam_wrapper's copies of our service directories (/tmp/pam.X)
-	if [ -n "$T" ]; then
-		for d in /tmp/pam.?; do
-			grep -q -s -F "$T/" "$d"/* 2>/dev/null && rm -rf "$d"
-		done
-	fi
+	e2e_account_files_restore	# the backups the making and removing of pot rewrote
+	e2e_pam_wrapper_sweep
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$T" ]; then
 		for f in potd.log login.err install.log purge.log; do
 			[ -s "$T/$f" ] && { echo "--- $f:"; tail -n 30 "$T/$f"; } >&2
 		done
 	fi
-	if [ -n "$T" ]; then
-		e2e_etc_verify || rc=1
-		rm -rf "$T"
-	fi
-	exit "$rc"
+	e2e_cleanup_end "$rc"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
@@ -163,16 +142,7 @@ exec 8>"${TMPDIR:-/tmp}/pot-pam-wrapper.lock"
 flock -w 900 8 || fail "another test holds ${TMPDIR:-/tmp}/pot-pam-wrapper.lock"
 e2e_need_root
 e2e_etc_snapshot
-mkdir -p "$T/saved"
-for f in $ACCOUNT_FILES; do
-	if [ -e "/etc/$f-" ]; then
-		cp -p "/etc/$f-" "$T/saved/$f-" || fail "cannot save /etc/$f-"
-	else
-		: >"$T/saved/$f-.absent"
-	fi
-done
-[ -e /etc/.pwd.lock ] || : >"$T/saved/.pwd.lock.absent"
-SAVED_ACCOUNT_FILES=yes
+e2e_account_files_save		# postinst's useradd of pot rewrites /etc/passwd- and friends
 
 # --- 3. install -----------------------------------------------------------------------------
 started=$(date +%s)
@@ -250,7 +220,7 @@ printf 'auth\trequired\t%s passdb=%s\naccount\trequired\t%s passdb=%s\n' \
 { cat "$R/etc/pam.d/common-auth"; grep '^account.*pam_pot\.so' "$R/etc/pam.d/common-account"
   printf 'account\trequired\tpam_permit.so\n'; } >"$T/login-services/login"
 
-PORT=$("$E2E_PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(e2e_free_port)
 ISSUER=http://127.0.0.1:$PORT
 # what an administrator edits: the issuer and address, and who may get scope "login"
 cat >>/etc/pot/pot.conf <<EOF || fail "cannot edit /etc/pot/pot.conf"

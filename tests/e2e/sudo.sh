@@ -12,10 +12,7 @@ E2E_NAME=sudo
 . "$(dirname "$0")/lib.sh"
 
 USER_OK=pote2e
-SUDOERS=/etc/sudoers.d/pot-e2e
 SERVICE=pot-e2e-sudo
-PAMFILE=/etc/pam.d/$SERVICE
-ACCOUNT_FILES="passwd group shadow gshadow subuid subgid"
 
 e2e_need_root
 for p in sudo visudo useradd userdel runuser timeout setsid; do
@@ -24,59 +21,22 @@ done
 [ -u "$(command -v sudo)" ] || skip "sudo is not setuid root"
 e2e_need_env
 
-MADE_USER=no
-MADE_SUDOERS=no
-MADE_PAMFILE=no
-SAVED_ACCOUNT_FILES=no
-
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
 	rc=$?
 	e2e_cleanup_begin
-	# sudoers first: nothing may stay that lets the user run anything as root
-	[ "$MADE_SUDOERS" = yes ] && rm -f "$SUDOERS" "$SUDOERS.tmp"
-	[ "$MADE_PAMFILE" = yes ] && rm -f "$PAMFILE" "$PAMFILE.tmp"
-	if [ "$MADE_USER" = yes ]; then
-		n=0
-		until userdel "$USER_OK" 2>"$T/userdel.err"; do
-			n=$((n + 1))
-			if [ "$n" -ge 20 ]; then
-				echo "FAIL: $E2E_NAME: userdel $USER_OK: $(cat "$T/userdel.err")" >&2
-				rc=1
-				break
-			fi
-			sleep 0.25	# a process of the user's still exiting
-		done
-		rm -f "/run/sudo/ts/$USER_OK" "/var/lib/sudo/lectured/$USER_OK"
-	fi
-	# useradd and userdel rewrite /etc/passwd- and friends: put back the saved ones
-	if [ "$SAVED_ACCOUNT_FILES" = yes ]; then
-		[ -e "$T/saved/.pwd.lock.absent" ] && rm -f /etc/.pwd.lock
-		for f in $ACCOUNT_FILES; do
-			if [ -e "$T/saved/$f-" ]; then
-				cp -p "$T/saved/$f-" "/etc/$f-"
-			elif [ -e "$T/saved/$f-.absent" ]; then
-				rm -f "/etc/$f-"
-			fi
-		done
-	fi
+	e2e_sudo_remove			# first: nothing may stay that lets the user run anything as root
+	e2e_user_remove || rc=1
 	e2e_syslog_stop
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$T" ] && [ -s "$T/syslog" ]; then
 		{ echo "--- syslog:"; tail -n 40 "$T/syslog"; } >&2
 	fi
-	if [ -n "$T" ]; then
-		e2e_etc_verify || rc=1
-		rm -rf "$T"
-	fi
-	exit "$rc"
+	e2e_cleanup_end "$rc"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-getent passwd "$USER_OK" >/dev/null && fail "a user $USER_OK exists already: not touching it"
-getent group "$USER_OK" >/dev/null && fail "a group $USER_OK exists already: not touching it"
-[ -e "$SUDOERS" ] && fail "$SUDOERS exists already: not touching it"
-[ -e "$PAMFILE" ] && fail "$PAMFILE exists already: not touching it"
+e2e_sudo_prepare "$USER_OK" "$SERVICE" /etc/sudoers.d/pot-e2e
 
 e2e_tmpdir
 e2e_etc_snapshot
@@ -85,50 +45,10 @@ e2e_keys_and_conf "$T/rsa.pem"		# the RS256 key is trusted too
 e2e_syslog_start
 
 # --- the user: a real account (sudo is setuid: no nss_wrapper), home in the temp dir -------
-mkdir -p "$T/saved" "$T/home"
-for f in $ACCOUNT_FILES; do
-	if [ -e "/etc/$f-" ]; then
-		cp -p "/etc/$f-" "$T/saved/$f-" || fail "cannot save /etc/$f-"
-	else
-		: >"$T/saved/$f-.absent"
-	fi
-done
-[ -e /etc/.pwd.lock ] || : >"$T/saved/.pwd.lock.absent"	# lckpwdf(3) makes it
-SAVED_ACCOUNT_FILES=yes
-MADE_USER=yes		# set first: a useradd that half-worked is still undone
-useradd -M -d "$T/home" -s /bin/sh -c "pot e2e" -l -U "$USER_OK" ||
-	{ MADE_USER=no; fail "useradd $USER_OK failed"; }
-chown "$USER_OK:" "$T/home"
+e2e_user_add "pot e2e"
 
-# --- sudoers drop-in: validated, then moved in place (sudo skips names with a dot) ----------
-cat >"$T/sudoers" <<EOF
-# pot-e2e: temporary, removed by tests/e2e/sudo.sh
-Defaults:$USER_OK pam_service=$SERVICE
-Defaults:$USER_OK timestamp_timeout=0
-Defaults:$USER_OK timestamp_type=global
-Defaults:$USER_OK !mail_badpass
-$USER_OK ALL=(root) ALL
-EOF
-visudo -cf "$T/sudoers" >/dev/null || fail "visudo -cf refused the test's sudoers drop-in"
-MADE_SUDOERS=yes
-install -m 0440 -o root -g root "$T/sudoers" "$SUDOERS.tmp" && mv -f "$SUDOERS.tmp" "$SUDOERS" ||
-	fail "cannot install $SUDOERS"
-visudo -c >/dev/null 2>"$T/visudo.err" || {
-	rm -f "$SUDOERS"
-	fail "visudo -c fails with the drop-in: $(cat "$T/visudo.err")"
-}
-
-# --- the PAM service sudo uses for this user (Debian's /etc/pam.d/sudo has no pam_pot) -----
-args="config=$T/pot.conf scope=sudo"
-MADE_PAMFILE=yes
-cat >"$PAMFILE.tmp" <<EOF &&
-#%PAM-1.0
-# pot-e2e: temporary, removed by tests/e2e/sudo.sh
-auth	required	$PAM_POT_SO $args
-account	required	$PAM_POT_SO $args
-session	required	pam_permit.so
-EOF
-	chmod 0644 "$PAMFILE.tmp" && mv -f "$PAMFILE.tmp" "$PAMFILE" || fail "cannot write $PAMFILE"
+# --- the sudoers drop-in and the PAM service sudo uses for this user ------------------------
+e2e_sudo_install
 
 # --- askpass: prints the token; the user must be able to run and read it -------------------
 printf '#!/bin/sh\ncat %s/token\n' "$T" >"$T/askpass"
