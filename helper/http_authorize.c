@@ -578,16 +578,35 @@ jstr(json_t *j, const char *k)
 	return json_string_value(json_object_get(j, k));
 }
 
-/* Re-checks the client and redirect of an opened form (the client may have been removed). */
+/*
+ * The request sealed in a POSTed form of kind ("login" or "consent"): its MAC and age
+ * checked, then its client and redirect checked again (the client may have been removed
+ * since). 0 with the form's JSON in *j (the caller's to json_decref) and the request in
+ * *a; else -1 with the error page's status and text.
+ */
 static int
-authz_from_form(struct potd *d, json_t *j, struct authz *a, unsigned *page_status,
-		const char **why)
+form_reopen(struct potd_req *r, const char *kind, int64_t ttl, json_t **j, struct authz *a,
+	    unsigned *page_status, const char **why)
 {
 	const char *error;
 
-	return authz_check(d, jstr(j, "client_id"), jstr(j, "redirect_uri"), "code",
-			   jstr(j, "scope"), jstr(j, "state"), jstr(j, "code_challenge"), "S256", a,
-			   page_status, &error, why);
+	if (form_open(r->d, kind, potd_form(r, "req"), potd_form(r, "mac"), ttl, j) != POT_OK) {
+		*page_status = 400;
+		*why = strcmp(kind, "login") == 0 ?
+		       "This sign-in form was changed or is too old. Start again from the application." :
+		       "This consent form was changed or is too old. Start again from the application.";
+		return -1;
+	}
+	if (authz_check(r->d, jstr(*j, "client_id"), jstr(*j, "redirect_uri"), "code",
+			jstr(*j, "scope"), jstr(*j, "state"), jstr(*j, "code_challenge"), "S256", a,
+			page_status, &error, why) != 0) {
+		json_decref(*j);
+		*j = NULL;
+		if (*page_status == 0)
+			*page_status = 400;
+		return -1;
+	}
+	return 0;
 }
 
 /* --- PAM ------------------------------------------------------------------------------ */
@@ -750,12 +769,8 @@ step_login(struct potd_req *r, struct MHD_Connection *c)
 	json_t *j = NULL;
 	int rc;
 
-	if (form_open(d, "login", potd_form(r, "req"), potd_form(r, "mac"), LOGIN_FORM_TTL, &j) != POT_OK)
-		return error_page(c, 400, "This sign-in form was changed or is too old. Start again from the application.");
-	if (authz_from_form(d, j, &a, &status, &why) != 0) {
-		json_decref(j);
-		return error_page(c, status != 0 ? status : 400, why);
-	}
+	if (form_reopen(r, "login", LOGIN_FORM_TTL, &j, &a, &status, &why) != 0)
+		return error_page(c, status, why);
 	json_decref(j);
 	if (form_seal(d, "login", &a, NULL, &req, &mac) != POT_OK)
 		return error_page(c, 500, "Internal error.");
@@ -828,12 +843,8 @@ step_consent(struct potd_req *r, struct MHD_Connection *c)
 	json_t *j = NULL;
 	int rc;
 
-	if (form_open(d, "consent", potd_form(r, "req"), potd_form(r, "mac"), CONSENT_FORM_TTL, &j) != POT_OK)
-		return error_page(c, 400, "This consent form was changed or is too old. Start again from the application.");
-	if (authz_from_form(d, j, &a, &status, &why) != 0) {
-		json_decref(j);
-		return error_page(c, status != 0 ? status : 400, why);
-	}
+	if (form_reopen(r, "consent", CONSENT_FORM_TTL, &j, &a, &status, &why) != 0)
+		return error_page(c, status, why);
 	nonce = jstr(j, "nonce");
 	auth_time = json_integer_value(json_object_get(j, "auth_time"));
 	if (nonce == NULL || !copy(user, sizeof(user), jstr(j, "user")) || user[0] == '\0' ||

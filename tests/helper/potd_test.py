@@ -1095,10 +1095,17 @@ class TestPotd(PotdCase):
         mac = form["hidden"]["mac"]
         r = self.post_form(form, mac=("A" if mac[0] != "A" else "B") + mac[1:], decision="allow")
         self.assert_error_page(r)
+        self.assertIn("This consent form was changed or is too old", r.text)
         # a login form's seal does not open a consent form
         _, login = self.login_form(third, verifier=new_verifier())
         r = self.post_form(login, step="consent", decision="allow")
         self.assert_error_page(r)
+        # nor does a changed login form sign in
+        mac = login["hidden"]["mac"]
+        r = self.post_form(login, mac=("A" if mac[0] != "A" else "B") + mac[1:], username="alice",
+                           password=PASSWORDS["alice"])
+        self.assert_error_page(r)
+        self.assertIn("This sign-in form was changed or is too old", r.text)
         self.assert_error_page(self.p.post("/auth/v2/authorize", {"step": "consent"}))
         self.assert_error_page(self.p.post("/auth/v2/authorize", {"step": "nope"}))
         # the untouched form still works once
@@ -1663,6 +1670,18 @@ class TestPotd(PotdCase):
         self.assertEqual(self.introspect(j["refresh_token"]).json(), {"active": False})
         self.assertEqual(self.introspect(j["access_token"]).json(), {"active": False})
         self.assert_error_page(self.authorize_get(self.authz_query(c, verifier=new_verifier())))
+
+    def test_forms_of_a_removed_client(self):
+        """A sign-in or consent form issued before its client was removed no longer works."""
+        c = self.p.add_client("gone", "login", ["https://gone.example/cb"])
+        _, login = self.login_form(c, verifier=new_verifier())
+        _, consent = self.consent_form(c, verifier=new_verifier())
+        self.p.pot("client", "remove", "gone")
+        del self.p.clients["gone"]
+        for r in (self.post_form(login, username="alice", password=PASSWORDS["alice"]),
+                  self.post_form(consent, decision="allow")):
+            self.assert_error_page(r)
+            self.assertIn("Unknown client.", r.text)
 
     def test_admin_client_change_reaches_every_thread(self):
         """potd keeps the clients it read per HTTP thread: once every thread has used a
