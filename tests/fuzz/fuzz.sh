@@ -76,8 +76,14 @@ for n in $names; do
 	secs=$(echo "$done_line" | awk '{ print $5 }')
 	rate=$(grep -E '^stat::average_exec_per_sec:' "$log" | awk '{ print $2 }')
 	result=ok
-	if ls "$out/crashes/$n"/* >/dev/null 2>&1 || [ -z "$done_line" ]; then
+	if ls "$out/crashes/$n"/* >/dev/null 2>&1; then
 		result="CRASH: see $log and $out/crashes/$n/"
+		fail=1
+	elif grep -q 'libFuzzer: run interrupted' "$log"; then
+		result="interrupted before the end (no crash)"
+		fail=1
+	elif [ -z "$done_line" ]; then
+		result="did not finish: see $log"
 		fail=1
 	fi
 	printf '%-8s %14s %10s %8s %s\n' "$n" "${execs:-?}" "${secs:-?}" "${rate:-?}" "$result"
